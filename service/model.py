@@ -1,0 +1,216 @@
+"""The domain model past the connector edge: frozen, provider-neutral, tz-aware.
+
+Connectors translate provider payloads into these; the pure core
+(cadence, slots, agenda, digest) only ever sees these.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from enum import StrEnum
+
+
+class Response(StrEnum):
+    """An attendee's answer to an invitation."""
+
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    TENTATIVE = "tentative"
+    NEEDS_ACTION = "needs_action"
+
+
+class Status(StrEnum):
+    """The event's own status."""
+
+    CONFIRMED = "confirmed"
+    TENTATIVE = "tentative"
+    CANCELLED = "cancelled"
+
+
+class ShowAs(StrEnum):
+    """How the event shows on free/busy (TRANSP, transparency, showAs)."""
+
+    BUSY = "busy"
+    TENTATIVE = "tentative"
+    FREE = "free"
+    OOF = "oof"
+    WORKING_ELSEWHERE = "working_elsewhere"
+
+
+@dataclass(frozen=True, slots=True)
+class Attendee:
+    """A person or resource invited to an event; ``email`` is lower-case."""
+
+    email: str
+    response: Response = Response.NEEDS_ACTION
+    resource: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class HoldKey:
+    """The identity of one Kindly hold: one per (manager, report, ISO week)."""
+
+    manager: str
+    report: str
+    week: str  # ISO week, e.g. "2026-W48"
+
+    def digest(self) -> bytes:
+        """Stable bytes every provider derives its own idempotency id from."""
+        raw = f"kindly-hold\n{self.manager.lower()}\n{self.report.lower()}\n{self.week}"
+        return hashlib.sha256(raw.encode()).digest()
+
+    def hex_id(self) -> str:
+        """A 32-character lower-case hex id (ICS UIDs, Graph extended property)."""
+        return self.digest()[:16].hex()
+
+    def base32hex_id(self) -> str:
+        """A Google event id: base32hex characters (0-9, a-v), 5-1024 long."""
+        return base64.b32hexencode(self.digest()[:20]).decode().lower().rstrip("=")
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One occurrence on a calendar (recurring series arrive expanded).
+
+    ``start``/``end`` are tz-aware; an all-day event spans whole days from
+    midnight in the calendar's zone. Titles are deliberately not kept: nothing
+    Kindly produces needs them, so they cannot leak.
+    """
+
+    id: str
+    start: datetime
+    end: datetime
+    all_day: bool = False
+    status: Status = Status.CONFIRMED
+    show_as: ShowAs = ShowAs.BUSY
+    organizer: str | None = None
+    attendees: tuple[Attendee, ...] = ()
+    #: only read for the "agreed expectations" recap
+    description: str = ""
+    #: the recurring series this occurrence belongs to
+    series_id: str | None = None
+    #: where a moved occurrence was originally scheduled
+    original_start: datetime | None = None
+    #: set when this is one of Kindly's own holds
+    hold_key: HoldKey | None = None
+    #: a link the manager can click to open the event, when the provider has one
+    link: str | None = None
+
+    @property
+    def cancelled(self) -> bool:
+        return self.status is Status.CANCELLED
+
+    @property
+    def rescheduled(self) -> bool:
+        return self.original_start is not None and self.original_start != self.start
+
+    def response_of(self, email: str) -> Response:
+        """The person's answer; an organizer not listed as attendee has accepted."""
+        email = email.lower()
+        for attendee in self.attendees:
+            if attendee.email == email:
+                return attendee.response
+        if self.organizer == email:
+            return Response.ACCEPTED
+        return Response.NEEDS_ACTION
+
+    def people(self) -> frozenset[str]:
+        """Organizer and attendees that are people (rooms and resources left out)."""
+        found = {a.email for a in self.attendees if not a.resource}
+        if self.organizer:
+            found.add(self.organizer)
+        return frozenset(found)
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Interval:
+    """A half-open span of time [start, end)."""
+
+    start: datetime
+    end: datetime
+
+    def overlaps(self, other: Interval) -> bool:
+        return self.start < other.end and other.start < self.end
+
+
+@dataclass(frozen=True, slots=True)
+class HoldRequest:
+    """A tentative hold Kindly asks a connector to place on a manager's calendar."""
+
+    key: HoldKey
+    start: datetime
+    end: datetime
+    title: str
+    description: str
+    #: invite the report (KINDLY_HOLDS__INVITE_REPORT); otherwise the manager only
+    invite_report: bool = False
+    timezone: str = "UTC"
+
+
+@dataclass(frozen=True, slots=True)
+class PlacedHold:
+    """A hold on the calendar: created now or found already there."""
+
+    key: HoldKey
+    start: datetime
+    end: datetime
+    created: bool
+    link: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """A direct report as the roster describes them; ``email`` is lower-case."""
+
+    email: str
+    name: str
+    cadence_days: int | None = None
+    start_date: date | None = None
+    expectations: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Manager:
+    """A manager and their reports, in roster order."""
+
+    email: str
+    name: str
+    timezone: str | None = None
+    language: str | None = None
+    reports: tuple[Report, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Roster:
+    managers: tuple[Manager, ...]
+    source: str = ""
+
+    def manager(self, email: str) -> Manager | None:
+        email = email.lower()
+        return next((m for m in self.managers if m.email == email), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """The organisation's rules, as the pure core needs them."""
+
+    cadence_days: int = 14
+    lookback_days: int = 56
+    horizon_days: int = 7
+    hold_minutes: int = 30
+    work_start: time = time(9, 0)
+    work_end: time = time(17, 0)
+    holds_enabled: bool = True
+    invite_report: bool = False
+    support_url: str | None = None
+    #: ISO weekdays (1 = Monday) on which holds may be placed
+    work_days: frozenset[int] = field(default_factory=lambda: frozenset({1, 2, 3, 4, 5}))
+
+
+def iso_week(moment: datetime | date) -> str:
+    """``2026-W48`` for any instant or day in that ISO week."""
+    year, week, _ = moment.isocalendar()
+    return f"{year}-W{week:02d}"
