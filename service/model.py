@@ -145,6 +145,8 @@ class HoldRequest:
     end: datetime
     title: str
     description: str
+    #: when the run that asks for it started (DTSTAMP and the like): pinned, not read from a clock
+    stamp: datetime
     #: invite the report (KINDLY_HOLDS__INVITE_REPORT); otherwise the manager only
     invite_report: bool = False
     timezone: str = "UTC"
