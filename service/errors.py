@@ -46,6 +46,19 @@ class RosterError(KindlyError):
         super().__init__(f"{where}: {message}")
         self.source = source
         self.line = line
+        self.problems: tuple[RosterError, ...] = (self,)
+
+    @classmethod
+    def combine(cls, problems: list[RosterError]) -> RosterError:
+        """One error whose message has one line per problem, so all are fixed in one go."""
+        combined = cls(problems[0].message, source=problems[0].source, line=problems[0].line)
+        combined.message = "\n".join(str(problem) for problem in problems)
+        combined.args = (combined.message,)
+        combined.problems = tuple(problems)
+        return combined
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class ConnectorError(KindlyError):

@@ -1,0 +1,288 @@
+"""The ``kindly`` command (DESIGN.md "CLI"): stable flags, exit statuses and output.
+
+stdout carries only what was asked for (``--json`` lines, a preview); every
+problem is one line on stderr naming the manager or file and what to fix.
+Exit status: 0 all good, 1 some managers failed, 2 bad settings or roster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import AsyncIterator, Coroutine, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from service.errors import ConfigError, KindlyError, RosterError
+from service.model import Manager
+from service.pipeline import ManagerOutcome, RunContext, run_all, run_manager
+from service.settings import Settings, load_settings
+from service.wiring import build_connector, build_mailer, load_roster
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+T = TypeVar("T")
+
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def problem(message: str) -> None:
+    """One line per problem on stderr (multi-line messages are one problem a line)."""
+    for line in message.splitlines():
+        click.echo(f"kindly: {line}", err=True)
+
+
+class NowType(click.ParamType[datetime]):
+    """An ISO 8601 instant; without an offset it is read in KINDLY_TIMEZONE."""
+
+    name = "ISO8601"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        try:
+            return datetime.fromisoformat(str(value))
+        except ValueError:
+            self.fail(f"{value!r} is not an ISO 8601 date-time such as 2026-11-23T08:00:00+01:00")
+
+
+def _now(given: datetime | None, settings: Settings) -> datetime:
+    if given is None:
+        return datetime.now(UTC)
+    return given if given.tzinfo else given.replace(tzinfo=ZoneInfo(settings.timezone))
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        problem(str(exc))
+        raise SystemExit(EXIT_BAD_INPUT) from None
+
+
+@asynccontextmanager
+async def _session(settings: Settings) -> AsyncIterator[RunContext]:
+    connector = build_connector(settings)
+    mailer = build_mailer(settings)
+    try:
+        yield RunContext(settings=settings, connector=connector, mailer=mailer)
+    finally:
+        await connector.aclose()
+        await mailer.aclose()
+
+
+def _pick(managers: Sequence[Manager], email: str | None, source: str) -> Sequence[Manager]:
+    if email is None:
+        return managers
+    chosen = [m for m in managers if m.email == email.lower()]
+    if not chosen:
+        raise RosterError(f"no manager {email} in the roster; check --manager", source=source)
+    return chosen
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """Kindly: weekly one-on-one coaching for managers."""
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="Run the weekly job now, in this process.")
+@click.option("--now", "now_given", type=NowType(), help="Pin the clock (ISO 8601).")
+@click.option("--manager", "manager_email", help="Only this manager.")
+@click.option(
+    "--dry-run", is_flag=True, help="Send nothing, create no holds; show what would happen."
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per manager on stdout.")
+def run(
+    once: bool, now_given: datetime | None, manager_email: str | None, dry_run: bool, as_json: bool
+) -> None:
+    """Run the weekly job for every manager (or one)."""
+    if not once:
+        problem("use `kindly run --once`; the weekly schedule is `kindly worker`")
+        raise SystemExit(EXIT_BAD_INPUT)
+    settings = _settings()
+    now = _now(now_given, settings)
+    outcomes = _guarded(_run(settings, now, manager_email, dry_run, show_progress=not as_json))
+    for outcome in outcomes:
+        for error in outcome.errors:
+            problem(f"{outcome.manager}: {error}")
+        if as_json:
+            click.echo(json.dumps(outcome.to_json(), ensure_ascii=False, sort_keys=True))
+    if not as_json:
+        _summary(outcomes, settings, dry_run)
+    raise SystemExit(EXIT_OK if all(o.ok for o in outcomes) else EXIT_SOME_FAILED)
+
+
+async def _run(
+    settings: Settings,
+    now: datetime,
+    manager_email: str | None,
+    dry_run: bool,
+    *,
+    show_progress: bool,
+) -> list[ManagerOutcome]:
+    roster = await load_roster(settings)
+    managers = _pick(roster.managers, manager_email, roster.source)
+    async with _session(settings) as ctx:
+        if not show_progress:
+            return await run_all(managers, ctx, now=now, dry_run=dry_run)
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=stderr,
+            transient=True,
+        ) as progress:
+            task = progress.add_task("managers", total=len(managers))
+            return await run_all(
+                managers, ctx, now=now, dry_run=dry_run, on_done=lambda _: progress.advance(task)
+            )
+
+
+def _guarded(work: Coroutine[Any, Any, T]) -> T:
+    """Run the work; bad settings or roster end the command with one line each, status 2."""
+    try:
+        return asyncio.run(work)
+    except (ConfigError, RosterError) as exc:
+        problem(str(exc))
+        raise SystemExit(EXIT_BAD_INPUT) from None
+    except KindlyError as exc:
+        problem(str(exc))
+        raise SystemExit(EXIT_SOME_FAILED) from None
+
+
+def _summary(outcomes: Sequence[ManagerOutcome], settings: Settings, dry_run: bool) -> None:
+    table = Table(title="Kindly — dry run" if dry_run else "Kindly — weekly run")
+    for column in ("manager", "overdue", "upcoming", "holds", "digest", "problems"):
+        table.add_column(column)
+    for o in outcomes:
+        if o.email is None:
+            digest = "—"
+        elif dry_run:
+            digest = "would send"
+        else:
+            digest = "sent" if o.email.sent else "already sent"
+        holds = ", ".join(f"{h.key.report.split('@')[0]} {h.start:%a %H:%M}" for h in o.holds)
+        table.add_row(
+            o.manager,
+            str(len(o.overdue)),
+            str(len(o.upcoming)),
+            holds or "—",
+            digest,
+            str(len(o.errors)) if o.errors else "",
+        )
+    stderr.print(table)
+    if settings.email.backend == "file" and not dry_run:
+        stderr.print(f"Digests are in {settings.email.outbox_dir.resolve()}")
+
+
+@cli.command()
+@click.option("--manager", "manager_email", required=True, help="The manager whose digest to show.")
+@click.option("--now", "now_given", type=NowType(), help="Pin the clock (ISO 8601).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write HTML here.")
+def preview(manager_email: str, now_given: datetime | None, out: Path | None) -> None:
+    """Render one manager's digest to HTML (sends nothing, creates no holds)."""
+    settings = _settings()
+    now = _now(now_given, settings)
+
+    async def render() -> ManagerOutcome:
+        roster = await load_roster(settings)
+        (manager,) = _pick(roster.managers, manager_email, roster.source)
+        async with _session(settings) as ctx:
+            return await run_manager(manager, ctx, now=now, dry_run=True)
+
+    outcome: ManagerOutcome = _guarded(render())
+    if outcome.rendered is None:
+        for error in outcome.errors:
+            problem(f"{outcome.manager}: {error}")
+        raise SystemExit(EXIT_SOME_FAILED)
+    if out is None:
+        click.echo(outcome.rendered.html)
+    else:
+        out.write_text(outcome.rendered.html, encoding="utf-8")
+        stderr.print(f"Wrote {out} — subject: {outcome.rendered.subject}")
+
+
+@cli.command()
+@click.option("--now", "now_given", type=NowType(), help="Pin the clock (ISO 8601).")
+def check(now_given: datetime | None) -> None:
+    """Validate settings, roster, calendars, mail and Redis; one line per problem."""
+    settings = _settings()
+    now = _now(now_given, settings)
+    problems = _guarded(_check(settings, now))
+    for line in problems:
+        problem(line)
+    if problems:
+        raise SystemExit(EXIT_SOME_FAILED)
+    stderr.print("All checks passed.")
+
+
+async def _check(settings: Settings, now: datetime) -> list[str]:
+    roster = await load_roster(settings)
+    stderr.print(
+        f"settings: ok (calendar={settings.calendar}, email={settings.email.backend}); "
+        f"roster: {len(roster.managers)} managers, "
+        f"{sum(len(m.reports) for m in roster.managers)} reports"
+    )
+    problems: list[str] = []
+    async with _session(settings) as ctx:
+        for manager in roster.managers:
+            try:
+                zone = await ctx.connector.timezone(manager.email) or ZoneInfo(settings.timezone)
+                await ctx.connector.events(manager.email, now, now + timedelta(days=1), tz=zone)
+            except KindlyError as exc:
+                problems.append(f"{manager.email}: {exc}")
+    problems += await _check_outbox(settings)
+    problems += await _check_redis(settings)
+    return problems
+
+
+async def _check_outbox(settings: Settings) -> list[str]:
+    if settings.email.backend != "file":
+        return []
+    folder = settings.email.outbox_dir
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".kindly-check"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        return [f"KINDLY_EMAIL__OUTBOX_DIR={folder}: not writable ({exc.strerror or exc})"]
+    return []
+
+
+async def _check_redis(settings: Settings) -> list[str]:
+    """Redis is needed by the worker only; `run --once` works without it."""
+    from redis.asyncio import Redis
+    from redis.exceptions import RedisError
+
+    client = Redis.from_url(settings.redis_url, socket_connect_timeout=2)
+    try:
+        await client.ping()
+    except (RedisError, OSError, ValueError) as exc:
+        stderr.print(
+            f"note: KINDLY_REDIS_URL={settings.redis_url} is not answering ({exc}); "
+            "`kindly worker` needs it, `kindly run --once` does not"
+        )
+    finally:
+        await client.aclose()
+    return []
+
+
+def main() -> None:
+    cli(prog_name="kindly")
+
+
+if __name__ == "__main__":
+    main()
+    sys.exit(0)

@@ -1,0 +1,249 @@
+"""The roster file (DESIGN.md "Roster YAML"), checked node by node.
+
+Parsing keeps YAML's node marks so that every problem is reported with the
+file and line to fix, all of them at once, instead of the first traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from email_validator import EmailNotValidError, validate_email
+
+from service.errors import RosterError
+from service.model import Manager, Report, Roster
+
+LANGUAGES = ("en", "nl")
+MANAGER_KEYS = ("email", "name", "timezone", "language", "reports")
+REPORT_KEYS = ("email", "name", "cadence_days", "start_date", "expectations")
+
+T = TypeVar("T")
+
+
+def load_roster_file(path: Path) -> Roster:
+    """Read and check a roster file; raise one :class:`RosterError` listing every problem."""
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RosterError(
+            "roster file not found; create it or point KINDLY_ROSTER_FILE at it", source=source
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RosterError(f"cannot read the roster ({exc})", source=source) from None
+    return parse_roster(text, source=source)
+
+
+def parse_roster(text: str, *, source: str) -> Roster:
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        raise RosterError(
+            f"{problem}; fix the YAML syntax", source=source, line=mark.line + 1 if mark else None
+        ) from None
+    checker = _Checker(source)
+    roster = checker.roster(root)
+    if checker.problems:
+        raise RosterError.combine(checker.problems)
+    assert roster is not None
+    return roster
+
+
+def _line(node: yaml.Node) -> int:
+    return int(node.start_mark.line) + 1
+
+
+@dataclass
+class _Checker:
+    source: str
+    problems: list[RosterError] = field(default_factory=list)
+    #: email → line of the manager entry, and report email → (manager, line)
+    managers_seen: dict[str, int] = field(default_factory=dict)
+    reports_seen: dict[str, tuple[str, int]] = field(default_factory=dict)
+
+    def problem(self, node: yaml.Node | None, message: str) -> None:
+        line = _line(node) if node is not None else None
+        self.problems.append(RosterError(message, source=self.source, line=line))
+
+    def roster(self, root: yaml.Node | None) -> Roster | None:
+        if not isinstance(root, yaml.MappingNode):
+            self.problem(root, "the roster must be a mapping with a 'managers' list")
+            return None
+        entries = dict(self.fields(root, ("managers",), "roster"))
+        managers_node = entries.get("managers")
+        if not isinstance(managers_node, yaml.SequenceNode) or not managers_node.value:
+            self.problem(managers_node or root, "'managers' must be a non-empty list")
+            return None
+        managers = [self.manager(node) for node in managers_node.value]
+        return Roster(tuple(m for m in managers if m is not None), source=self.source)
+
+    def fields(
+        self, node: yaml.MappingNode, allowed: tuple[str, ...], what: str
+    ) -> Iterator[tuple[str, yaml.Node]]:
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            if key not in allowed:
+                self.problem(
+                    key_node, f"unknown key {key!r} in {what}; allowed: {', '.join(allowed)}"
+                )
+            elif key in seen:
+                self.problem(key_node, f"{key!r} appears twice in one {what}; keep one")
+            else:
+                seen.add(key)
+                yield key, value_node
+
+    def manager(self, node: yaml.Node) -> Manager | None:
+        if not isinstance(node, yaml.MappingNode):
+            self.problem(node, "each manager must be a mapping with at least 'email' and 'reports'")
+            return None
+        values = dict(self.fields(node, MANAGER_KEYS, "manager"))
+        email = self.email(values.get("email"), node, "manager")
+        if email is not None:
+            if email in self.managers_seen:
+                self.problem(
+                    values["email"],
+                    f"manager {email} is listed twice (first at line {self.managers_seen[email]}); "
+                    "merge the two entries",
+                )
+            self.managers_seen.setdefault(email, _line(node))
+        timezone = self.optional(values, "timezone", _zone)
+        language = self.optional(values, "language", _language)
+        reports_node = values.get("reports")
+        reports: list[Report] = []
+        if reports_node is None:
+            self.problem(node, "manager has no 'reports'; list their direct reports")
+        elif not isinstance(reports_node, yaml.SequenceNode):
+            self.problem(reports_node, "'reports' must be a list")
+        else:
+            for report_node in reports_node.value:
+                report = self.report(report_node, manager=email)
+                if report is not None:
+                    reports.append(report)
+        if email is None:
+            return None
+        return Manager(
+            email=email,
+            name=self.optional(values, "name", _text) or email.split("@")[0],
+            timezone=timezone,
+            language=language,
+            reports=tuple(reports),
+        )
+
+    def report(self, node: yaml.Node, *, manager: str | None) -> Report | None:
+        if not isinstance(node, yaml.MappingNode):
+            self.problem(node, "each report must be a mapping with at least 'email'")
+            return None
+        values = dict(self.fields(node, REPORT_KEYS, "report"))
+        email = self.email(values.get("email"), node, "report")
+        if email is None:
+            return None
+        if email == manager:
+            self.problem(values["email"], f"{email} is listed as their own report; remove it")
+        elif email in self.reports_seen:
+            other, line = self.reports_seen[email]
+            self.problem(
+                values["email"],
+                f"report {email} is already listed under {other} (line {line}); "
+                "a report has one manager: keep one entry",
+            )
+        else:
+            self.reports_seen[email] = (manager or "another manager", _line(node))
+        return Report(
+            email=email,
+            name=self.optional(values, "name", _text) or email.split("@")[0],
+            cadence_days=self.optional(values, "cadence_days", _cadence),
+            start_date=self.optional(values, "start_date", _start_date),
+            expectations=self.optional(values, "expectations", _expectations) or (),
+        )
+
+    def email(self, node: yaml.Node | None, parent: yaml.Node, what: str) -> str | None:
+        if node is None:
+            self.problem(parent, f"{what} has no 'email'; add their email address")
+            return None
+        try:
+            return _email(_scalar(node))
+        except ValueError as exc:
+            self.problem(node, str(exc))
+            return None
+
+    def optional(
+        self, values: dict[str, yaml.Node], key: str, convert: Callable[[Any], T]
+    ) -> T | None:
+        node = values.get(key)
+        if node is None:
+            return None
+        try:
+            return convert(_value(node))
+        except ValueError as exc:
+            self.problem(node, f"{key}: {exc}")
+            return None
+
+
+def _value(node: yaml.Node) -> Any:
+    """The plain Python value of a node, typed as YAML's safe loader types it."""
+    return yaml.SafeLoader("").construct_object(node, deep=True)
+
+
+def _scalar(node: yaml.Node) -> Any:
+    if not isinstance(node, yaml.ScalarNode):
+        raise ValueError("expected a single value, not a list or mapping")
+    return _value(node)
+
+
+def _email(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not an email address")
+    try:
+        checked = validate_email(value, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ValueError(f"{value!r} is not a valid email address: {exc}") from None
+    return checked.normalized.lower()
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("must be non-empty text")
+    return value.strip()
+
+
+def _zone(value: Any) -> str:
+    try:
+        ZoneInfo(str(value))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {value!r}; use an IANA name such as Europe/Amsterdam"
+        ) from None
+    return str(value)
+
+
+def _language(value: Any) -> str:
+    if value not in LANGUAGES:
+        raise ValueError(f"{value!r} is not supported; use one of: {', '.join(LANGUAGES)}")
+    return str(value)
+
+
+def _cadence(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 365:
+        raise ValueError(f"{value!r} is not a whole number of days from 1 to 365")
+    return value
+
+
+def _start_date(value: Any) -> date:
+    if isinstance(value, date):
+        return value
+    raise ValueError(f"{value!r} is not a date; write it as YYYY-MM-DD")
+
+
+def _expectations(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ValueError("must be a list of non-empty texts")
+    return tuple(v.strip() for v in value)
