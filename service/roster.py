@@ -190,7 +190,10 @@ class _Checker:
 
 def _value(node: yaml.Node) -> Any:
     """The plain Python value of a node, typed as YAML's safe loader types it."""
-    return yaml.SafeLoader("").construct_object(node, deep=True)
+    try:
+        return yaml.SafeLoader("").construct_object(node, deep=True)
+    except Exception as exc:  # PyYAML's constructors raise assorted builtins on odd tags
+        raise ValueError(f"unreadable value ({getattr(exc, 'problem', None) or exc})") from None
 
 
 def _scalar(node: yaml.Node) -> Any:

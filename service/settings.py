@@ -202,5 +202,6 @@ def _describe(exc: ValidationError) -> Iterator[str]:
             yield f"{variable}: unknown setting; remove it or check its spelling"
             continue
         given = error.get("input")
-        shown = "" if isinstance(given, dict) or given is None else f"={str(given)!r}"
+        secret = any(word in variable for word in ("PASSWORD", "SECRET", "KEY", "TOKEN"))
+        shown = "" if secret or isinstance(given, dict) or given is None else f"={str(given)!r}"
         yield f"{variable}{shown}: {message}"

@@ -1,0 +1,55 @@
+# Two commands for a new user: `make demo` and `make test`. Each builds .venv itself.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_NOW ?= 2026-11-23T08:00:00+01:00
+DEMO_DIR ?= var/demo
+
+.PHONY: install demo demo-reset preview test lint fuzz chaos audit bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# The weekly job on the demo organisation in examples/: holds and digests land in var/demo/.
+demo: $(STAMP)
+	KINDLY_ROSTER_FILE=examples/roster.yaml \
+	KINDLY_ICS__DIR=examples/calendars \
+	KINDLY_ICS__HOLDS_DIR=$(DEMO_DIR)/holds \
+	KINDLY_EMAIL__OUTBOX_DIR=$(DEMO_DIR)/outbox \
+	$(BIN)/kindly run --once --now $(DEMO_NOW)
+	@echo
+	@echo "Digests (.eml, open them in any mail client): $(DEMO_DIR)/outbox/"
+	@find $(DEMO_DIR)/outbox -name '*.eml' | sort
+	@echo "Holds placed on the managers' calendars: $(DEMO_DIR)/holds/"
+
+demo-reset:
+	rm -rf $(DEMO_DIR)
+
+preview: $(STAMP)
+	KINDLY_ROSTER_FILE=examples/roster.yaml KINDLY_ICS__DIR=examples/calendars \
+	KINDLY_ICS__HOLDS_DIR=$(DEMO_DIR)/holds KINDLY_EMAIL__OUTBOX_DIR=$(DEMO_DIR)/outbox \
+	$(BIN)/kindly preview --manager maria@example.com --now $(DEMO_NOW) --out digest.html
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+# Lint, types and the whole test suite.
+test: lint
+	$(BIN)/pytest
+
+fuzz: $(STAMP)
+	$(BIN)/pytest -m fuzz
+
+chaos: $(STAMP)
+	$(BIN)/pytest -m chaos
+
+clean:
+	rm -rf $(VENV) var build *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis
