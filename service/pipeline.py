@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from connectors.base import CalendarConnector
@@ -91,6 +91,16 @@ class ManagerOutcome:
         }
 
 
+class HoldLedger(Protocol):
+    """Remembers which holds were placed this week (the worker keeps it in Redis)."""
+
+    async def was_placed(self, key: HoldKey) -> bool:
+        """Whether a run placed this hold before (if it is gone, the manager removed it)."""
+        ...
+
+    async def record_placed(self, hold: PlacedHold) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class RunContext:
     """What every manager's run shares: built once by the CLI or the worker."""
@@ -98,6 +108,8 @@ class RunContext:
     settings: Settings
     connector: CalendarConnector
     mailer: Mailer
+    #: without one, a hold the manager deleted is placed again on the next run
+    holds_ledger: HoldLedger | None = None
 
 
 async def run_manager(
@@ -225,6 +237,8 @@ class _HoldPlacer:
         for status in analysis.overdue:
             existing = self._existing(status)
             if existing is not None:
+                if self.ctx.holds_ledger is not None:
+                    await self.ctx.holds_ledger.record_placed(existing)
                 self.placed.append(
                     replace(
                         existing,
@@ -233,6 +247,10 @@ class _HoldPlacer:
                     )
                 )
                 continue
+            ledger = self.ctx.holds_ledger
+            key = HoldKey(self.manager.email, status.report.email, self.week)
+            if ledger is not None and await ledger.was_placed(key):
+                continue  # placed earlier this week and removed by the manager: respect that
             theirs = report_busy.get(status.report.email) or ()
             slot = find_slot([*self.busy, *theirs], now=self.now, policy=policy, tz=self.tz)
             if slot is None:
@@ -282,15 +300,12 @@ class _HoldPlacer:
             self.errors.append(f"hold for {status.report.email}: {exc}")
             self.transient = self.transient or exc.transient
             return
-        self.placed.append(
-            PlacedHold(
-                hold.key,
-                hold.start.astimezone(self.tz),
-                hold.end.astimezone(self.tz),
-                created=hold.created,
-                link=hold.link,
-            )
+        placed = replace(
+            hold, start=hold.start.astimezone(self.tz), end=hold.end.astimezone(self.tz)
         )
+        if self.ctx.holds_ledger is not None:
+            await self.ctx.holds_ledger.record_placed(placed)
+        self.placed.append(placed)
 
 
 async def run_all(
