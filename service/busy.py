@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC
 
 from service.model import Event, Interval, Response, ShowAs
 
@@ -34,5 +35,10 @@ def merge(intervals: Iterable[Interval]) -> list[Interval]:
 
 
 def busy_intervals(events: Iterable[Event], person: str) -> list[Interval]:
-    """The person's busy time, merged and sorted."""
-    return merge(Interval(e.start, e.end) for e in events if blocks_time(e, person))
+    """The person's busy time, merged and sorted, in UTC (wall-clock order breaks
+    in the hour repeated when clocks go back)."""
+    return merge(
+        Interval(e.start.astimezone(UTC), e.end.astimezone(UTC))
+        for e in events
+        if blocks_time(e, person)
+    )

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from service.model import Manager, Report
+from service.meetings import between, is_one_on_one
+from service.model import Event, Manager, Policy, Report, Response, iso_week
+from service.slots import local_instant
+
+#: a roster start_date this recent (or still ahead) makes a new hire
+NEW_HIRE_DAYS = 14
+#: how far back the transparency block looks for changed 1:1s
+CHANGES_SINCE = timedelta(days=7)
+#: ISO weeks in the coverage trend, the current one included
+COVERAGE_WEEKS = 8
 
 
 class ChangeKind(StrEnum):
@@ -80,3 +90,143 @@ class TeamAnalysis:
     @property
     def upcoming(self) -> tuple[ReportStatus, ...]:
         return tuple(r for r in self.reports if r.next_upcoming is not None)
+
+
+def analyse(
+    manager: Manager, events: Sequence[Event], *, now: datetime, policy: Policy, tz: ZoneInfo
+) -> TeamAnalysis:
+    """Who was met, who is coming up and who is overdue (DESIGN.md "What counts as a
+    one-on-one"), with the changes and coverage trend the digest reports."""
+    utc_now = now.astimezone(UTC)
+    histories = [
+        _history(manager.email, r, events, now=utc_now, policy=policy) for r in manager.reports
+    ]
+    statuses = tuple(
+        _status(h, manager.email, events, now=utc_now, policy=policy, tz=tz) for h in histories
+    )
+    return TeamAnalysis(
+        manager=manager,
+        now=now,
+        tz=tz,
+        reports=statuses,
+        coverage=_coverage(histories, now=utc_now, tz=tz),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _History:
+    """One report's 1:1s that stand, as the status and the coverage trend both need them."""
+
+    report: Report
+    cadence_days: int
+    #: starts (UTC) of the 1:1s held within the lookback window, oldest first
+    held: tuple[datetime, ...]
+    last_held: Event | None
+    next_upcoming: Event | None
+
+
+def _history(
+    manager: str, report: Report, events: Sequence[Event], *, now: datetime, policy: Policy
+) -> _History:
+    ones = sorted(
+        (e for e in events if is_one_on_one(e, manager, report.email)), key=lambda e: _utc(e.start)
+    )
+    since = now - timedelta(days=policy.lookback_days)
+    horizon_end = now + timedelta(days=policy.horizon_days)
+    held = [e for e in ones if since <= _utc(e.start) < now]
+    upcoming = (e for e in ones if now <= _utc(e.start) < horizon_end)
+    cadence = report.cadence_days
+    return _History(
+        report=report,
+        cadence_days=cadence if cadence is not None else policy.cadence_days,
+        held=tuple(_utc(e.start) for e in held),
+        last_held=held[-1] if held else None,
+        next_upcoming=next(upcoming, None),
+    )
+
+
+def _status(
+    history: _History,
+    manager: str,
+    events: Sequence[Event],
+    *,
+    now: datetime,
+    policy: Policy,
+    tz: ZoneInfo,
+) -> ReportStatus:
+    report, last, upcoming = history.report, history.last_held, history.next_upcoming
+    late = last is None or now - _utc(last.start) > timedelta(days=history.cadence_days)
+    scheduled = [e for e in events if between(e, manager, report.email)]
+    since = now - timedelta(days=policy.lookback_days)
+    until = now + timedelta(days=policy.horizon_days)
+    return ReportStatus(
+        report=report,
+        cadence_days=history.cadence_days,
+        last_held=last.start if last else None,
+        next_upcoming=upcoming.start if upcoming else None,
+        overdue=late and upcoming is None,
+        long_unmet=last is None,
+        new_hire=_new_hire(report, today=now.astimezone(tz).date()),
+        changes=_changes(scheduled, manager, report.email, since=now - CHANGES_SINCE, until=until),
+        cancelled_in_lookback=sum(
+            1 for e in scheduled if e.cancelled and since <= _utc(e.start) < now
+        ),
+    )
+
+
+def _new_hire(report: Report, *, today: date) -> bool:
+    """Started in the last two weeks, or starts later: their first 1:1 gets to know them."""
+    return report.start_date is not None and (today - report.start_date).days < NEW_HIRE_DAYS
+
+
+def _changes(
+    scheduled: Sequence[Event], manager: str, report: str, *, since: datetime, until: datetime
+) -> tuple[Change, ...]:
+    """Scheduled 1:1s that were called off, declined or moved, oldest first."""
+
+    def in_window(moment: datetime | None) -> bool:
+        return moment is not None and since <= _utc(moment) < until
+
+    found = (
+        _change(e, manager, report)
+        for e in scheduled
+        if in_window(e.start) or in_window(e.original_start)
+    )
+    return tuple(sorted((c for c in found if c is not None), key=lambda c: _utc(c.when)))
+
+
+def _change(event: Event, manager: str, report: str) -> Change | None:
+    """What happened to one scheduled 1:1: cancelled wins over declined over moved."""
+    if event.cancelled:
+        return Change(ChangeKind.CANCELLED, report, event.start)
+    for person in (manager, report):
+        if event.response_of(person) is Response.DECLINED:
+            return Change(ChangeKind.DECLINED, report, event.start, by=person.lower())
+    if event.rescheduled:
+        return Change(ChangeKind.RESCHEDULED, report, event.start, original=event.original_start)
+    return None
+
+
+def _coverage(
+    histories: Sequence[_History], *, now: datetime, tz: ZoneInfo
+) -> tuple[WeekCoverage, ...]:
+    """For each recent ISO week: how many reports had a 1:1 within their cadence at its end."""
+    local_now = now.astimezone(tz)
+    this_monday = local_now.date() - timedelta(days=local_now.weekday())
+    weeks = []
+    for back in range(COVERAGE_WEEKS - 1, -1, -1):
+        monday = this_monday - timedelta(weeks=back)
+        end = min(local_instant(monday + timedelta(weeks=1), time(0), tz), now)
+        met = sum(1 for h in histories if _met_by(h, end))
+        weeks.append(WeekCoverage(iso_week(monday), met, len(histories)))
+    return tuple(weeks)
+
+
+def _met_by(history: _History, end: datetime) -> bool:
+    since = end - timedelta(days=history.cadence_days)
+    return any(since < start <= end for start in history.held)
+
+
+def _utc(moment: datetime) -> datetime:
+    """Compare as instants: same-zone aware datetimes compare on the wall clock."""
+    return moment.astimezone(UTC)

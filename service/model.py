@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from enum import StrEnum
 
 
@@ -105,7 +105,10 @@ class Event:
 
     @property
     def rescheduled(self) -> bool:
-        return self.original_start is not None and self.original_start != self.start
+        # compared in UTC: same-zone comparisons ignore fold in the repeated hour
+        return self.original_start is not None and (
+            self.original_start.astimezone(UTC) != self.start.astimezone(UTC)
+        )
 
     def response_of(self, email: str) -> Response:
         """The person's answer; an organizer not listed as attendee has accepted."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -116,6 +116,7 @@ async def run_manager(
     manager: Manager, ctx: RunContext, *, now: datetime, dry_run: bool = False
 ) -> ManagerOutcome:
     """Run one manager's week; every problem ends up in ``errors``, never raised."""
+    now = now.astimezone(UTC)  # day arithmetic on real 24-hour days, whatever zone came in
     week = iso_week(now)
     try:
         return await _run(manager, ctx, now=now, dry_run=dry_run)
@@ -292,7 +293,8 @@ class _HoldPlacer:
             timezone=str(self.tz),
         )
         if self.dry_run:
-            self.placed.append(PlacedHold(key, request.start, request.end, created=False))
+            # in a dry run "created" means "would be created"
+            self.placed.append(PlacedHold(key, request.start, request.end, created=True))
             return
         try:
             hold = await self.ctx.connector.create_hold(self.manager.email, request)

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
+    AliasChoices,
     BaseModel,
     ConfigDict,
     EmailStr,
@@ -144,6 +145,10 @@ class Settings(BaseSettings):
     digest_day: Weekday = "mon"
     digest_hour: int = Field(default=8, ge=0, le=23)
     support_url: HttpUrl | None = None
+    #: the standard CA-bundle variables, for HTTP clients that do not read them (httplib2)
+    ca_bundle: Path | None = Field(
+        default=None, validation_alias=AliasChoices("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")
+    )
     #: managers run at the same time by ``kindly run --once``
     concurrency: int = Field(default=8, ge=1, le=256)
 

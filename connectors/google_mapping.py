@@ -1,0 +1,222 @@
+"""Google Calendar and Directory resources ↔ Kindly's domain model (pure).
+
+Titles are dropped here: nothing Kindly produces needs them, so they cannot
+leak. A Kindly hold is recognised by the HoldKey it carries in
+``extendedProperties.private``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from service.model import (
+    Attendee,
+    Event,
+    HoldKey,
+    HoldRequest,
+    Interval,
+    Manager,
+    PlacedHold,
+    Report,
+    Response,
+    Roster,
+    ShowAs,
+    Status,
+)
+
+Resource = Mapping[str, Any]
+
+RESPONSES = {
+    "accepted": Response.ACCEPTED,
+    "declined": Response.DECLINED,
+    "tentative": Response.TENTATIVE,
+    "needsAction": Response.NEEDS_ACTION,
+}
+STATUSES = {
+    "confirmed": Status.CONFIRMED,
+    "tentative": Status.TENTATIVE,
+    "cancelled": Status.CANCELLED,
+}
+#: extendedProperties.private keys of a Kindly hold
+HOLD_MANAGER, HOLD_REPORT, HOLD_WEEK = "kindlyManager", "kindlyReport", "kindlyWeek"
+
+
+def parse_when(value: Resource | None, zone: ZoneInfo) -> datetime | None:
+    """``{"dateTime"}`` as given (offset kept), ``{"date"}`` as midnight in ``zone``."""
+    if not value:
+        return None
+    if "dateTime" in value:
+        moment = datetime.fromisoformat(str(value["dateTime"]))
+        return moment if moment.tzinfo else moment.replace(tzinfo=zone)
+    if "date" in value:
+        return datetime.combine(date.fromisoformat(str(value["date"])), time(0), zone)
+    return None
+
+
+def events_from_items(items: Sequence[Resource], *, zone: ZoneInfo) -> list[Event]:
+    """Every item as an Event; ``zone`` is the calendar's (it places all-day dates).
+
+    Google keeps only ids and ``originalStartTime`` on a cancelled instance of
+    a series, so its people and length are taken from another instance of the
+    same series when the listing has one.
+    """
+    series = {
+        str(item["recurringEventId"]): item
+        for item in items
+        if "recurringEventId" in item and "start" in item
+    }
+    return [to_event(item, zone=zone, series=series) for item in items]
+
+
+def to_event(
+    item: Resource, *, zone: ZoneInfo, series: Mapping[str, Resource] | None = None
+) -> Event:
+    sibling = (series or {}).get(str(item.get("recurringEventId")))
+    original = parse_when(item.get("originalStartTime"), zone)
+    start = parse_when(item.get("start"), zone) or original
+    if start is None:
+        raise ValueError(f"event {item.get('id')} has neither start nor originalStartTime")
+    end = parse_when(item.get("end"), zone)
+    if end is None:
+        end = start + _length(sibling, zone)
+    people = item if "start" in item or sibling is None else sibling
+    when = item.get("start") or item.get("originalStartTime") or {}
+    return Event(
+        id=str(item["id"]),
+        start=start,
+        end=end,
+        all_day="date" in when,
+        status=STATUSES.get(str(item.get("status", "confirmed")), Status.CONFIRMED),
+        show_as=_show_as(item),
+        organizer=_lower(people.get("organizer", {}).get("email")),
+        attendees=tuple(_attendees(people.get("attendees", ()))),
+        description=str(item.get("description", "")),
+        series_id=item.get("recurringEventId"),
+        original_start=original,
+        hold_key=hold_key_of(item),
+        link=item.get("htmlLink"),
+    )
+
+
+def _length(sibling: Resource | None, zone: ZoneInfo) -> timedelta:
+    if sibling is None:
+        return timedelta(0)
+    start, end = parse_when(sibling.get("start"), zone), parse_when(sibling.get("end"), zone)
+    return (end - start) if start and end else timedelta(0)
+
+
+def _lower(email: object) -> str | None:
+    return str(email).lower() if email else None
+
+
+def _attendees(raw: Iterable[Resource]) -> Iterable[Attendee]:
+    for attendee in raw:
+        email = _lower(attendee.get("email"))
+        if email is None:
+            continue
+        yield Attendee(
+            email,
+            RESPONSES.get(str(attendee.get("responseStatus")), Response.NEEDS_ACTION),
+            resource=bool(attendee.get("resource", False)),
+        )
+
+
+def _show_as(item: Resource) -> ShowAs:
+    """Transparent and working-location events never block; out-of-office always shows."""
+    kind = item.get("eventType", "default")
+    if kind == "outOfOffice":
+        return ShowAs.OOF
+    if item.get("transparency") == "transparent" or kind == "workingLocation":
+        return ShowAs.FREE
+    return ShowAs.BUSY
+
+
+def hold_key_of(item: Resource) -> HoldKey | None:
+    private = item.get("extendedProperties", {}).get("private", {})
+    manager, report, week = (private.get(k) for k in (HOLD_MANAGER, HOLD_REPORT, HOLD_WEEK))
+    if not (manager and report and week):
+        return None
+    return HoldKey(str(manager).lower(), str(report).lower(), str(week))
+
+
+def hold_body(hold: HoldRequest, manager: str) -> dict[str, Any]:
+    """The events.insert body: tentative, on the manager's calendar, id from the HoldKey."""
+    body: dict[str, Any] = {
+        "id": hold.key.base32hex_id(),
+        "summary": hold.title,
+        "description": hold.description,
+        "start": {"dateTime": hold.start.isoformat(), "timeZone": hold.timezone},
+        "end": {"dateTime": hold.end.isoformat(), "timeZone": hold.timezone},
+        "status": "tentative",
+        "transparency": "opaque",
+        "extendedProperties": {
+            "private": {
+                HOLD_MANAGER: hold.key.manager,
+                HOLD_REPORT: hold.key.report,
+                HOLD_WEEK: hold.key.week,
+            }
+        },
+        "reminders": {"useDefault": True},
+    }
+    if hold.invite_report:
+        body["attendees"] = [
+            {"email": manager.lower(), "responseStatus": "accepted"},
+            {"email": hold.key.report},
+        ]
+    return body
+
+
+def placed_hold(item: Resource, key: HoldKey, *, zone: ZoneInfo, created: bool) -> PlacedHold:
+    start, end = parse_when(item.get("start"), zone), parse_when(item.get("end"), zone)
+    if start is None or end is None:
+        raise ValueError(f"hold {item.get('id')} has no start or end")
+    return PlacedHold(key, start, end, created=created, link=item.get("htmlLink"))
+
+
+def busy_from(response: Resource, people: Sequence[str]) -> dict[str, list[Interval] | None]:
+    """freebusy.query calendars → busy intervals; ``None`` where Google reports errors."""
+    calendars = {str(k).lower(): v for k, v in response.get("calendars", {}).items()}
+    found: dict[str, list[Interval] | None] = {}
+    for person in people:
+        entry = calendars.get(person.lower())
+        if entry is None or entry.get("errors"):
+            found[person] = None
+            continue
+        found[person] = [
+            Interval(datetime.fromisoformat(b["start"]), datetime.fromisoformat(b["end"]))
+            for b in entry.get("busy", ())
+        ]
+    return found
+
+
+def roster_from_users(users: Iterable[Resource], *, source: str) -> Roster:
+    """Managers (anyone an active user names as manager) with their reports, by email.
+
+    Suspended users are left out, as reports and as managers.
+    """
+    active = {str(u["primaryEmail"]).lower(): u for u in users if not u.get("suspended", False)}
+    reports: dict[str, list[Report]] = {}
+    for email, user in sorted(active.items()):
+        manager = _manager_of(user)
+        if manager is not None and manager in active:
+            reports.setdefault(manager, []).append(Report(email, _name(user)))
+    managers = tuple(
+        Manager(email, _name(active[email]), reports=tuple(team))
+        for email, team in sorted(reports.items())
+    )
+    return Roster(managers, source=source)
+
+
+def _manager_of(user: Resource) -> str | None:
+    for relation in user.get("relations", ()):
+        if relation.get("type") == "manager" and relation.get("value"):
+            return str(relation["value"]).lower()
+    return None
+
+
+def _name(user: Resource) -> str:
+    name = user.get("name", {})
+    return str(name.get("fullName") or user["primaryEmail"])

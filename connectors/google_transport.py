@@ -1,0 +1,273 @@
+"""Calls into google-api-python-client: worker threads, retries, and the error edge.
+
+The client library is synchronous and its httplib2 transport is not
+thread-safe, so every worker thread keeps its own connection and its own
+built API clients; the pool's size bounds how many calls are in flight.
+Retries happen on the event loop (exponential backoff with jitter, honouring
+Retry-After) with an injectable ``sleep`` so tests drive time. Every
+googleapiclient / google-auth / httplib2 exception is translated here, once,
+into :mod:`service.errors`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import threading
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import google_auth_httplib2
+import httplib2
+from google.auth.exceptions import GoogleAuthError, RefreshError, TransportError
+from google.oauth2 import service_account
+from googleapiclient.discovery import build
+from googleapiclient.errors import Error as ClientError
+from googleapiclient.errors import HttpError
+
+from service.errors import (
+    AuthFailed,
+    CalendarDataError,
+    ConnectorError,
+    ProviderUnavailable,
+    RateLimited,
+)
+
+SCOPE = "https://www.googleapis.com/auth/"
+#: (name, version, path under the API endpoint) of each API Kindly calls
+APIS = {"calendar": ("calendar", "v3", "calendar/v3/"), "directory": ("admin", "directory_v1", "")}
+RATE_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Exponential backoff with equal jitter; a Retry-After longer than ``cap`` ends the retries."""
+
+    attempts: int = 6
+    base: float = 0.5
+    cap: float = 30.0
+
+    def delay(self, attempt: int, retry_after: float | None, rand: Callable[[], float]) -> float:
+        if retry_after is not None:
+            return retry_after
+        ceiling = min(self.cap, self.base * 2.0 ** (attempt - 1))
+        return ceiling / 2 + rand() * ceiling / 2
+
+
+DEFAULT_BACKOFF = Backoff()
+
+
+class GoogleTransport:
+    """Runs one client-library request at a time per worker thread, as a chosen user."""
+
+    def __init__(
+        self,
+        credentials: service_account.Credentials,
+        *,
+        api_endpoint: str,
+        max_concurrency: int = 8,
+        backoff: Backoff = DEFAULT_BACKOFF,
+        sleep: Sleep = asyncio.sleep,
+        rand: Callable[[], float] = random.random,
+        timeout: float = 30.0,
+        ca_certs: str | None = None,
+    ) -> None:
+        self._credentials = credentials
+        self._endpoint = api_endpoint if api_endpoint.endswith("/") else api_endpoint + "/"
+        self._pool = ThreadPoolExecutor(max_concurrency, thread_name_prefix="kindly-google")
+        self._backoff, self._sleep, self._rand = backoff, sleep, rand
+        self._timeout, self._ca_certs = timeout, ca_certs
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._subjects: dict[tuple[str, tuple[str, ...]], service_account.Credentials] = {}
+        self._https: list[httplib2.Http] = []
+
+    async def call(
+        self,
+        api: str,
+        subject: str,
+        scopes: tuple[str, ...],
+        make: Callable[[Any], Any],
+        *,
+        what: str,
+    ) -> Any:
+        """``make(client)`` builds the request; it runs as ``subject`` with ``scopes``."""
+        loop = asyncio.get_running_loop()
+        for attempt in range(1, self._backoff.attempts + 1):
+            try:
+                return await loop.run_in_executor(
+                    self._pool, self._execute, api, subject, scopes, make
+                )
+            except (ClientError, GoogleAuthError, httplib2.HttpLib2Error, OSError) as exc:
+                error = translate(exc, subject=subject, what=what, scopes=scopes)
+                retry_after = _retry_after(exc) if isinstance(exc, HttpError) else None
+            if not error.transient or attempt == self._backoff.attempts:
+                raise error
+            if retry_after is not None and retry_after > self._backoff.cap:
+                raise error
+            await self._sleep(self._backoff.delay(attempt, retry_after, self._rand))
+        raise AssertionError("unreachable: the last attempt raises")
+
+    def _execute(
+        self, api: str, subject: str, scopes: tuple[str, ...], make: Callable[[Any], Any]
+    ) -> Any:
+        http = self._thread_http()
+        client = self._thread_client(api, http)
+        authorised = google_auth_httplib2.AuthorizedHttp(
+            self._as(subject, scopes), http=http, max_refresh_attempts=1
+        )
+        return make(client).execute(http=authorised, num_retries=0)
+
+    def _as(self, subject: str, scopes: tuple[str, ...]) -> service_account.Credentials:
+        with self._lock:
+            key = (subject, scopes)
+            if key not in self._subjects:
+                scoped = self._credentials.with_scopes([SCOPE + s for s in scopes])
+                self._subjects[key] = scoped.with_subject(subject)
+            return self._subjects[key]
+
+    def _thread_http(self) -> httplib2.Http:
+        http: httplib2.Http | None = getattr(self._local, "http", None)
+        if http is None:
+            http = httplib2.Http(timeout=self._timeout, ca_certs=self._ca_certs)
+            self._local.http, self._local.clients = http, {}
+            with self._lock:
+                self._https.append(http)
+        return http
+
+    def _thread_client(self, api: str, http: httplib2.Http) -> Any:
+        clients: dict[str, Any] = self._local.clients
+        if api not in clients:
+            name, version, path = APIS[api]
+            clients[api] = build(
+                name,
+                version,
+                http=http,
+                static_discovery=True,
+                cache_discovery=False,
+                client_options={"api_endpoint": self._endpoint + path},
+            )
+        return clients[api]
+
+    async def aclose(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        with self._lock:
+            for http in self._https:
+                http.close()
+            self._https.clear()
+
+
+def translate(
+    exc: BaseException, *, subject: str, what: str, scopes: tuple[str, ...] = ()
+) -> ConnectorError:
+    """One clear Kindly error for a client-library exception met while doing ``what``."""
+    if isinstance(exc, HttpError):
+        return _http_error(exc, subject=subject, what=what, scopes=scopes)
+    if isinstance(exc, RefreshError):
+        return _refresh_error(exc, subject=subject, what=what, scopes=scopes)
+    if isinstance(exc, (TransportError, httplib2.HttpLib2Error, OSError)):
+        return ProviderUnavailable(
+            f"Google could not be reached to {what} for {subject} ({exc}); "
+            "check the network and KINDLY_GOOGLE__API_ENDPOINT",
+            manager=subject,
+        )
+    return ConnectorError(f"Google failed to {what} for {subject}: {exc}", manager=subject)
+
+
+def _reason(exc: HttpError) -> tuple[str, str]:
+    try:
+        error = json.loads(exc.content or b"{}")["error"]
+        return str(error["errors"][0].get("reason", "")), str(error.get("message", ""))
+    except (ValueError, KeyError, IndexError, TypeError):
+        return "", exc.reason or ""
+
+
+def _retry_after(exc: HttpError) -> float | None:
+    value = exc.resp.get("retry-after") if exc.resp is not None else None
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _http_error(
+    exc: HttpError, *, subject: str, what: str, scopes: tuple[str, ...]
+) -> ConnectorError:
+    status = int(exc.status_code or exc.resp.status)
+    reason, message = _reason(exc)
+    said = f"Google said {status} {reason or ''}: {message}".rstrip(": ")
+    if status == 429 or (status == 403 and reason in RATE_REASONS):
+        return RateLimited(
+            f"Google throttled Kindly while trying to {what} for {subject} ({said}); "
+            "it will be retried, or lower KINDLY_GOOGLE__MAX_CONCURRENCY",
+            manager=subject,
+            status=status,
+            retry_after=_retry_after(exc),
+        )
+    if status >= 500:
+        return ProviderUnavailable(
+            f"Google is unavailable to {what} for {subject} ({said}); it will be retried",
+            manager=subject,
+            status=status,
+        )
+    if status == 401:
+        return AuthFailed(
+            f"Google rejected Kindly's credentials to {what} for {subject} ({said}); "
+            "check KINDLY_GOOGLE__SERVICE_ACCOUNT_FILE and the key's status in the Cloud console",
+            manager=subject,
+            status=status,
+        )
+    if status == 403:
+        return AuthFailed(
+            f"Google refused to {what} for {subject} ({said}); in the Admin console's "
+            f"domain-wide delegation grant the service account {_scopes(scopes)}",
+            manager=subject,
+            status=status,
+        )
+    if status == 404:
+        return CalendarDataError(
+            f"Google has no calendar to {what} for {subject} ({said}); "
+            "check the email in the roster is the user's primary address",
+            manager=subject,
+            status=status,
+        )
+    return ConnectorError(
+        f"Google refused to {what} for {subject} ({said})", manager=subject, status=status
+    )
+
+
+def _refresh_error(
+    exc: RefreshError, *, subject: str, what: str, scopes: tuple[str, ...]
+) -> ConnectorError:
+    detail = str(exc.args[0]) if exc.args else str(exc)
+    if exc.retryable:
+        return ProviderUnavailable(
+            f"Google's token endpoint failed for {subject} ({detail}); it will be retried",
+            manager=subject,
+        )
+    if "invalid_grant" in detail and "email" in detail.lower():
+        return AuthFailed(
+            f"{subject} is not an active user of the Google Workspace domain ({detail}); "
+            "fix the email in the roster or restore the user",
+            manager=subject,
+        )
+    if "unauthorized_client" in detail:
+        return AuthFailed(
+            f"the service account may not act for {subject} to {what} ({detail}); in the Admin "
+            f"console (Security > API controls > Domain-wide delegation) grant {_scopes(scopes)}",
+            manager=subject,
+        )
+    return AuthFailed(
+        f"Google refused a token to {what} for {subject} ({detail}); "
+        "check KINDLY_GOOGLE__SERVICE_ACCOUNT_FILE",
+        manager=subject,
+    )
+
+
+def _scopes(scopes: tuple[str, ...]) -> str:
+    return ", ".join(SCOPE + s for s in scopes) or "the scopes listed in the README"

@@ -1,0 +1,544 @@
+"""The embedded calendar provider: a folder of ``<email>.ics`` files.
+
+Reading parses with icalendar and expands recurrences with recurring-ical-events
+(which also applies X-WR-TIMEZONE); floating times and all-day dates land in the
+calendar's zone, else in the caller's. Holds are written to
+``<holds_dir>/<manager>.ics`` and read back as part of the manager's events.
+
+Every library exception (icalendar, recurring-ical-events, zoneinfo, dateutil)
+is translated here into one :class:`CalendarDataError` that names the file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import icalendar
+import recurring_ical_events
+from icalendar.error import IncompleteComponent, InvalidCalendar
+from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
+
+from service.busy import busy_intervals
+from service.errors import CalendarDataError
+from service.files import locked, write_atomically
+from service.model import (
+    Attendee,
+    Event,
+    HoldKey,
+    HoldRequest,
+    Interval,
+    PlacedHold,
+    Response,
+    ShowAs,
+    Status,
+)
+from service.settings import Settings
+
+PRODID = "-//Kindly//Kindly holds//EN"
+
+_STATUS = {"CANCELLED": Status.CANCELLED, "TENTATIVE": Status.TENTATIVE}
+_BUSY_STATUS = {
+    "FREE": ShowAs.FREE,
+    "TENTATIVE": ShowAs.TENTATIVE,
+    "BUSY": ShowAs.BUSY,
+    "OOF": ShowAs.OOF,
+    "WORKINGELSEWHERE": ShowAs.WORKING_ELSEWHERE,
+}
+_PARTSTAT = {
+    "ACCEPTED": Response.ACCEPTED,
+    "DECLINED": Response.DECLINED,
+    "TENTATIVE": Response.TENTATIVE,
+    "NEEDS-ACTION": Response.NEEDS_ACTION,
+}
+_HOLD_PROPERTIES = ("X-KINDLY-HOLD-MANAGER", "X-KINDLY-HOLD-REPORT", "X-KINDLY-HOLD-WEEK")
+#: a broken value in one of these changes what Kindly reads; others are never looked at
+_READ_PROPERTIES = frozenset(
+    {
+        "UID",
+        "DTSTART",
+        "DTEND",
+        "DURATION",
+        "RRULE",
+        "RDATE",
+        "EXDATE",
+        "RECURRENCE-ID",
+        "STATUS",
+        "TRANSP",
+        "X-MICROSOFT-CDO-BUSYSTATUS",
+        "ORGANIZER",
+        "ATTENDEE",
+        "DESCRIPTION",
+        *_HOLD_PROPERTIES,
+    }
+)
+_ZONED_PROPERTIES = ("DTSTART", "DTEND", "RECURRENCE-ID", "EXDATE", "RDATE")
+_REEXPORT = "fix or re-export the calendar"
+
+
+class IcsConnector:
+    """A :class:`~connectors.base.CalendarConnector` over ``<directory>/<email>.ics`` files."""
+
+    def __init__(
+        self,
+        directory: Path,
+        holds_dir: Path,
+        *,
+        max_file_bytes: int = 10_000_000,
+        max_occurrences: int = 20_000,
+    ) -> None:
+        self.directory = directory
+        self.holds_dir = holds_dir
+        self.max_file_bytes = max_file_bytes
+        self.max_occurrences = max_occurrences
+
+    async def timezone(self, manager: str) -> ZoneInfo | None:
+        return await asyncio.to_thread(self._timezone, manager)
+
+    async def events(
+        self, manager: str, start: datetime, end: datetime, *, tz: ZoneInfo
+    ) -> Sequence[Event]:
+        return await asyncio.to_thread(self._events, manager, start, end, tz)
+
+    async def busy(
+        self, manager: str, people: Sequence[str], start: datetime, end: datetime, *, tz: ZoneInfo
+    ) -> Mapping[str, Sequence[Interval] | None]:
+        return await asyncio.to_thread(self._busy, manager, people, start, end, tz)
+
+    async def create_hold(self, manager: str, hold: HoldRequest) -> PlacedHold:
+        return await asyncio.to_thread(self._create_hold, manager, hold)
+
+    async def aclose(self) -> None:
+        """Every file is opened and closed within one call: nothing stays open."""
+
+    def _timezone(self, manager: str) -> ZoneInfo | None:
+        path = _file_for(self.directory, manager)
+        data = self._read(path, manager)
+        if data is None:
+            return None
+        calendar = _parse(data, path, manager)
+        declared = _declared_zone(calendar, path, manager)
+        if declared is not None:
+            return declared
+        zones = calendar.walk("VTIMEZONE")
+        return _zone_named(str(zones[0].get("TZID", ""))) if len(zones) == 1 else None
+
+    def _events(self, manager: str, start: datetime, end: datetime, tz: ZoneInfo) -> list[Event]:
+        path = _file_for(self.directory, manager)
+        found = self._events_in(path, manager, start, end, tz)
+        if found is None:
+            raise CalendarDataError(
+                f"no calendar for {manager}: expected {path}; add it or set KINDLY_ICS__DIR",
+                manager=manager,
+            )
+        holds = self._events_in(_file_for(self.holds_dir, manager), manager, start, end, tz)
+        return sorted([*found, *(holds or ())], key=lambda event: (event.start, event.id))
+
+    def _busy(
+        self, manager: str, people: Sequence[str], start: datetime, end: datetime, tz: ZoneInfo
+    ) -> dict[str, list[Interval] | None]:
+        busy: dict[str, list[Interval] | None] = {}
+        for person in people:
+            path = _file_for(self.directory, person)
+            events = self._events_in(path, manager, start, end, tz)
+            busy[person] = None if events is None else busy_intervals(events, person)
+        return busy
+
+    def _events_in(
+        self, path: Path, manager: str, start: datetime, end: datetime, tz: ZoneInfo
+    ) -> list[Event] | None:
+        """The file's occurrences overlapping [start, end), or None when there is no file."""
+        data = self._read(path, manager)
+        if data is None:
+            return None
+        calendar = _parse(data, path, manager)
+        zone = _declared_zone(calendar, path, manager) or tz
+        window = _Window(start.astimezone(zone), end.astimezone(zone), zone)
+        components = self._expand(calendar, window, path, manager)
+        index = _SeriesIndex.of(calendar, zone)
+        return [_to_event(component, index, zone) for component in components]
+
+    def _expand(
+        self, calendar: icalendar.Calendar, window: _Window, path: Path, manager: str
+    ) -> list[icalendar.Event]:
+        """Occurrences in the window; a runaway RRULE is refused before it is expanded."""
+        self._check_bound(calendar, window, path, manager)
+        try:
+            found = recurring_ical_events.of(calendar).between(window.start, window.end)
+        # the libraries raise ValueError, KeyError, TypeError, OverflowError… on bad input
+        except Exception as exc:
+            raise _malformed(path, manager, f"cannot expand its events ({_one_line(exc)})") from exc
+        if len(found) > self.max_occurrences:
+            raise self._too_many(path, manager, window, "")
+        return [component for component in found if isinstance(component, icalendar.Event)]
+
+    def _check_bound(
+        self, calendar: icalendar.Calendar, window: _Window, path: Path, manager: str
+    ) -> None:
+        """Expanding costs time and memory per occurrence (and per candidate since DTSTART),
+        so the rules' arithmetic upper bound is checked first."""
+        bounds = [
+            (_bound(rule, window), vevent, rule)
+            for vevent in calendar.events
+            for rule in vevent.rrules
+        ]
+        if sum(bound for bound, _, _ in bounds) > self.max_occurrences:
+            _, vevent, rule = max(bounds, key=lambda found: found[0])
+            largest = f" (largest: event {vevent.get('UID')}, RRULE {rule.to_ical().decode()})"
+            raise self._too_many(path, manager, window, largest)
+
+    def _too_many(
+        self, path: Path, manager: str, window: _Window, detail: str
+    ) -> CalendarDataError:
+        return CalendarDataError(
+            f"{path}: more than {self.max_occurrences} occurrences between "
+            f"{window.start:%Y-%m-%d} and {window.end:%Y-%m-%d}{detail}; raise "
+            "KINDLY_ICS__MAX_OCCURRENCES or fix the recurrence that runs away",
+            manager=manager,
+        )
+
+    def _read(self, path: Path, manager: str) -> bytes | None:
+        """The file's bytes, None when it does not exist; refused past the size limit."""
+        try:
+            with path.open("rb") as handle:
+                data = handle.read(self.max_file_bytes + 1)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise _malformed(path, manager, f"cannot be read ({exc.strerror})") from exc
+        if len(data) > self.max_file_bytes:
+            raise CalendarDataError(
+                f"{path} is larger than {self.max_file_bytes} bytes; raise "
+                "KINDLY_ICS__MAX_FILE_BYTES or trim the calendar",
+                manager=manager,
+            )
+        return data
+
+    def _create_hold(self, manager: str, hold: HoldRequest) -> PlacedHold:
+        """Check and add under one lock, so overlapping runs neither lose nor repeat a hold."""
+        path = _file_for(self.holds_dir, manager)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        uid = hold_uid(hold.key)
+        with locked(path.with_name(f"{path.name}.lock")):
+            data = self._read(path, manager)
+            calendar = _new_calendar() if data is None else _parse(data, path, manager)
+            for existing in calendar.events:
+                if str(existing.get("UID", "")) == uid:
+                    return PlacedHold(
+                        hold.key, _instant(existing.start, UTC), _instant(existing.end, UTC), False
+                    )
+            calendar.add_component(_hold_event(manager, hold, uid))
+            calendar.subcomponents.sort(key=_stable_order)
+            write_atomically(path, calendar.to_ical())
+        return PlacedHold(hold.key, hold.start, hold.end, created=True)
+
+
+def from_settings(settings: Settings) -> IcsConnector:
+    return IcsConnector(
+        settings.ics.dir,
+        settings.ics.holds_path,
+        max_file_bytes=settings.ics.max_file_bytes,
+        max_occurrences=settings.ics.max_occurrences,
+    )
+
+
+def hold_uid(key: HoldKey) -> str:
+    """The UID a hold is found by on the next run."""
+    return f"kindly-{key.hex_id()}@kindly"
+
+
+#: FREQ → (its shortest period, the most days one period holds), coarser ones later
+_FREQUENCIES = {
+    "SECONDLY": (timedelta(seconds=1), 1),
+    "MINUTELY": (timedelta(minutes=1), 1),
+    "HOURLY": (timedelta(hours=1), 1),
+    "DAILY": (timedelta(days=1), 1),
+    "WEEKLY": (timedelta(weeks=1), 7),
+    "MONTHLY": (timedelta(days=28), 31),
+    "YEARLY": (timedelta(days=365), 366),
+}
+_RANK = list(_FREQUENCIES)
+#: a BY part multiplies the occurrences per period when FREQ is at least this coarse
+_EXPANDING = {"BYHOUR": "DAILY", "BYMINUTE": "HOURLY", "BYSECOND": "MINUTELY"}
+_DAY_PARTS = ("BYDAY", "BYMONTHDAY", "BYYEARDAY", "BYWEEKNO", "BYMONTH")
+
+
+def _bound(rule: icalendar.vRecur, window: _Window) -> int:
+    """At most this many occurrences of the rule fall in the window.
+
+    Narrowing BY parts (BYSETPOS, filters) are ignored, so this only ever errs high.
+    """
+    freq = str(rule["FREQ"][0]).upper()
+    period, days_per_period = _FREQUENCIES[freq]
+    rank = _RANK.index(freq)
+    interval = max(1, int(rule.get("INTERVAL", [1])[0]))  # INTERVAL=0 fails in expansion
+    periods = math.ceil((window.end - window.start) / (period * interval)) + 1
+    days = days_per_period if any(part in rule for part in _DAY_PARTS) else 1
+    times = math.prod(
+        len(rule[part])
+        for part, coarsest in _EXPANDING.items()
+        if part in rule and rank >= _RANK.index(coarsest)
+    )
+    bound = periods * days * times
+    return min(bound, int(rule["COUNT"][0])) if "COUNT" in rule else bound
+
+
+@dataclass(frozen=True, slots=True)
+class _Window:
+    start: datetime
+    end: datetime
+    #: where floating times and all-day dates are placed
+    zone: ZoneInfo
+
+
+@dataclass(frozen=True, slots=True)
+class _SeriesIndex:
+    """What the expanded copies no longer tell: which UIDs recur and which are overrides.
+
+    recurring-ical-events gives every occurrence a RECURRENCE-ID, so an override is
+    recognised by its (UID, RECURRENCE-ID) and its own start as written in the file.
+    """
+
+    recurring: frozenset[str]
+    #: (UID, RECURRENCE-ID key) → the override's start key
+    overrides: Mapping[tuple[str, str], str]
+
+    @classmethod
+    def of(cls, calendar: icalendar.Calendar, zone: ZoneInfo) -> _SeriesIndex:
+        recurring: set[str] = set()
+        overrides: dict[tuple[str, str], str] = {}
+        for vevent in calendar.events:
+            uid = str(vevent["UID"])
+            if any(name in vevent for name in ("RRULE", "RDATE", "RECURRENCE-ID")):
+                recurring.add(uid)
+            rid = vevent.RECURRENCE_ID
+            if rid is not None:
+                overrides[uid, _key(rid, zone)] = _key(vevent.start, zone)
+        return cls(frozenset(recurring), overrides)
+
+
+def _to_event(component: icalendar.Event, index: _SeriesIndex, zone: ZoneInfo) -> Event:
+    uid = str(component["UID"])
+    start = component.start
+    original = _original_start(component, index, zone)
+    if uid not in index.recurring:
+        occurrence_id = uid
+    else:
+        key = original if original is not None else component.start
+        occurrence_id = f"{uid}/{_key(key, zone)}"
+    return Event(
+        id=occurrence_id,
+        start=_instant(start, zone),
+        end=_instant(component.end, zone),
+        all_day=not isinstance(start, datetime),
+        status=_STATUS.get(_text(component, "STATUS"), Status.CONFIRMED),
+        show_as=_show_as(component),
+        organizer=_email(component.get("ORGANIZER")),
+        attendees=tuple(_attendees(component.get("ATTENDEE"))),
+        description=_text(component, "DESCRIPTION", upper=False),
+        series_id=uid if uid in index.recurring else None,
+        original_start=None if original is None else _instant(original, zone),
+        hold_key=_hold_key(component),
+    )
+
+
+def _original_start(
+    component: icalendar.Event, index: _SeriesIndex, zone: ZoneInfo
+) -> date | datetime | None:
+    """The RECURRENCE-ID of an override as written, None for a generated occurrence."""
+    rid: date | datetime | None = component.RECURRENCE_ID
+    if rid is None:
+        return None
+    start_key = index.overrides.get((str(component["UID"]), _key(rid, zone)))
+    return rid if start_key == _key(component.start, zone) else None
+
+
+def _show_as(component: icalendar.Event) -> ShowAs:
+    busy_status = _BUSY_STATUS.get(_text(component, "X-MICROSOFT-CDO-BUSYSTATUS"))
+    if busy_status is not None:
+        return busy_status
+    return ShowAs.FREE if _text(component, "TRANSP") == "TRANSPARENT" else ShowAs.BUSY
+
+
+def _attendees(value: Any) -> Iterable[Attendee]:
+    for address in value if isinstance(value, list) else [value] if value else []:
+        email = _email(address)
+        if email is None:
+            continue
+        params = address.params
+        yield Attendee(
+            email=email,
+            response=_PARTSTAT.get(str(params.get("PARTSTAT", "")).upper(), Response.NEEDS_ACTION),
+            resource=str(params.get("CUTYPE", "")).upper() in {"ROOM", "RESOURCE"},
+        )
+
+
+def _email(address: Any) -> str | None:
+    """The lower-case address of a ``mailto:`` value; other URIs name no one we know."""
+    text = str(address or "")
+    if text[:7].lower() != "mailto:":
+        return None
+    return text[7:].strip().lower() or None
+
+
+def _hold_key(component: icalendar.Event) -> HoldKey | None:
+    manager, report, week = (str(component.get(name, "")) for name in _HOLD_PROPERTIES)
+    if not (manager and report and week):
+        return None
+    return HoldKey(manager.lower(), report.lower(), week)
+
+
+def _hold_event(manager: str, hold: HoldRequest, uid: str) -> icalendar.Event:
+    attendees = [icalendar.vCalAddress.new(manager, partstat="ACCEPTED")]
+    if hold.invite_report:
+        attendees.append(
+            icalendar.vCalAddress.new(hold.key.report, partstat="NEEDS-ACTION", rsvp=True)
+        )
+    event = icalendar.Event.new(
+        uid=uid,
+        stamp=hold.stamp.astimezone(UTC),
+        start=hold.start.astimezone(UTC),
+        end=hold.end.astimezone(UTC),
+        summary=hold.title,
+        description=hold.description,
+        status=icalendar.enums.STATUS.TENTATIVE,
+        transparency=icalendar.enums.TRANSP.OPAQUE,
+        organizer=icalendar.vCalAddress.new(manager),
+        attendees=attendees,
+    )
+    event.add("X-MICROSOFT-CDO-BUSYSTATUS", "TENTATIVE")
+    key = hold.key
+    for name, value in zip(_HOLD_PROPERTIES, (key.manager, key.report, key.week), strict=True):
+        event.add(name, value)
+    return event
+
+
+def _new_calendar() -> icalendar.Calendar:
+    calendar = icalendar.Calendar()
+    calendar.add("PRODID", PRODID)
+    calendar.add("VERSION", "2.0")
+    return calendar
+
+
+def _stable_order(component: icalendar.Component) -> tuple[bool, str]:
+    """Time zones first, then events by UID: the file does not depend on creation order."""
+    return component.name == "VEVENT", str(component.get("UID", ""))
+
+
+def _parse(data: bytes, path: Path, manager: str) -> icalendar.Calendar:
+    try:
+        calendar = icalendar.Calendar.from_ical(data)
+    # icalendar raises ValueError for most bad input, but not only that
+    except Exception as exc:
+        what = f"is not a valid iCalendar file ({_one_line(exc)})"
+        raise _malformed(path, manager, what) from exc
+    if not isinstance(calendar, icalendar.Calendar):
+        raise _malformed(path, manager, "holds no VCALENDAR")
+    for vevent in calendar.events:
+        problem = _problem(vevent)
+        if problem is not None:
+            raise _malformed(path, manager, problem)
+        if "UID" not in vevent:
+            # a stable stand-in, so the occurrence ids do not change from run to run
+            vevent.add("UID", f"no-uid-{hashlib.sha256(vevent.to_ical()).hexdigest()[:16]}")
+    return calendar
+
+
+def _problem(vevent: icalendar.Event) -> str | None:
+    """What makes this event unreadable, if anything."""
+    uid = str(vevent.get("UID", "without UID"))
+    for name, message in vevent.errors:
+        if name in _READ_PROPERTIES:
+            return f"event {uid} has a bad {name} ({_one_line(message)})"
+    try:
+        _ = (vevent.start, vevent.end, vevent.RECURRENCE_ID)  # icalendar validates on reading
+    except IncompleteComponent:
+        return f"event {uid} has no DTSTART"
+    except InvalidCalendar as exc:
+        return f"event {uid} has unusable times ({_one_line(exc)})"
+    tzid = _unknown_tzid(vevent)
+    if tzid is not None:
+        return f"event {uid} uses unknown TZID {tzid!r} (add its VTIMEZONE or use an IANA name)"
+    return None
+
+
+def _unknown_tzid(vevent: icalendar.Event) -> str | None:
+    """icalendar leaves a time naive when it cannot resolve its TZID."""
+    for name in _ZONED_PROPERTIES:
+        value = vevent.get(name)
+        for prop in value if isinstance(value, list) else [value] if value else []:
+            tzid = prop.params.get("TZID")
+            moments = [d.dt for d in prop.dts] if hasattr(prop, "dts") else [prop.dt]
+            for moment in moments:
+                first = moment[0] if isinstance(moment, tuple) else moment
+                if tzid and isinstance(first, datetime) and first.tzinfo is None:
+                    return str(tzid)
+    return None
+
+
+def _declared_zone(calendar: icalendar.Calendar, path: Path, manager: str) -> ZoneInfo | None:
+    """The zone X-WR-TIMEZONE names (Google exports), if any."""
+    name = calendar.get("X-WR-TIMEZONE")
+    if name is None:
+        return None
+    zone = _zone_named(str(name))
+    if zone is None:
+        raise _malformed(path, manager, f"names unknown X-WR-TIMEZONE {str(name)!r}")
+    return zone
+
+
+def _zone_named(name: str) -> ZoneInfo | None:
+    """An IANA zone for an IANA or Windows zone name."""
+    for candidate in (name.strip("/"), WINDOWS_TO_OLSON.get(name)):
+        if candidate:
+            try:
+                return ZoneInfo(candidate)
+            except (ZoneInfoNotFoundError, ValueError):
+                continue
+    return None
+
+
+def _instant(value: date | datetime, zone: tzinfo) -> datetime:
+    """A tz-aware moment: dates at midnight and floating times in ``zone``."""
+    if not isinstance(value, datetime):
+        return datetime.combine(value, time(), zone)
+    return value if value.tzinfo is not None else value.replace(tzinfo=zone)
+
+
+def _key(value: date | datetime, zone: ZoneInfo) -> str:
+    """A compact, zone-independent label of one occurrence: its day, or its UTC moment."""
+    if not isinstance(value, datetime):
+        return value.strftime("%Y%m%d")
+    return _instant(value, zone).astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def _text(component: icalendar.Event, name: str, *, upper: bool = True) -> str:
+    text = str(component.get(name, ""))
+    return text.strip().upper() if upper else text
+
+
+def _one_line(exc: BaseException | str) -> str:
+    """Library messages can quote whole content lines; keep one short line."""
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 160 else f"{text[:157]}..."
+
+
+def _malformed(path: Path, manager: str, what: str, fix: str = _REEXPORT) -> CalendarDataError:
+    return CalendarDataError(f"{path}: {what}; {fix}", manager=manager)
+
+
+def _file_for(folder: Path, email: str) -> Path:
+    """``<folder>/<email>.ics``; an address that would leave the folder is refused."""
+    name = f"{email.lower()}.ics"
+    if Path(name).name != name or name.startswith("."):
+        raise CalendarDataError(
+            f"{email!r} is not a usable calendar file name; check the roster", manager=email
+        )
+    return folder / name

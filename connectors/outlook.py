@@ -1,0 +1,427 @@
+"""Microsoft 365 calendars through Microsoft Graph (``KINDLY_CALENDAR=outlook``).
+
+Reads each manager's calendarView in UTC, free/busy through getSchedule, the
+mailbox's time zone from mailboxSettings, and places holds with a transactionId
+and a single-value extended property derived from the hold's key, looked up
+before every create so a re-run never adds a second hold.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
+
+from connectors.graph_http import Credentials, GraphClient
+from service.errors import CalendarDataError, ConfigError
+from service.model import (
+    Attendee,
+    Event,
+    HoldKey,
+    HoldRequest,
+    Interval,
+    Manager,
+    PlacedHold,
+    Report,
+    Response,
+    Roster,
+    ShowAs,
+    Status,
+)
+from service.settings import Settings
+
+#: Kindly's own property set; the hold's key lives in this named string property
+HOLD_PROPERTY = "String {8a4f2c1e-7d3b-4e59-a6c2-5b1d9e0f3a47} Name KindlyHoldKey"
+EVENT_FIELDS = (
+    "id,start,end,isAllDay,isCancelled,showAs,type,seriesMasterId,originalStart,"
+    "organizer,attendees,responseStatus,webLink,body"
+)
+UTC_PREFERENCE = {"Prefer": 'outlook.timezone="UTC", outlook.body-content-type="text"'}
+PAGE_SIZE = 100
+SCHEDULES_PER_CALL = 20
+
+_SHOW_AS = {
+    "free": ShowAs.FREE,
+    "tentative": ShowAs.TENTATIVE,
+    "busy": ShowAs.BUSY,
+    "oof": ShowAs.OOF,
+    "workingElsewhere": ShowAs.WORKING_ELSEWHERE,
+}
+_RESPONSE = {
+    "accepted": Response.ACCEPTED,
+    "organizer": Response.ACCEPTED,
+    "declined": Response.DECLINED,
+    "tentativelyAccepted": Response.TENTATIVE,
+}
+_TAG = re.compile(r"<[^>]+>")
+
+
+class OutlookConnector:
+    """The :class:`connectors.base.CalendarConnector` for Microsoft 365."""
+
+    def __init__(self, client: GraphClient) -> None:
+        self.client = client
+
+    async def timezone(self, manager: str) -> ZoneInfo | None:
+        settings = await self.client.call(
+            "GET",
+            f"/users/{_segment(manager)}/mailboxSettings",
+            mailbox=manager,
+            what="reading the mailbox time zone",
+            permission="MailboxSettings.Read",
+        )
+        return zone_named(str(settings.get("timeZone") or ""))
+
+    async def events(
+        self, manager: str, start: datetime, end: datetime, *, tz: ZoneInfo
+    ) -> Sequence[Event]:
+        items = await self.client.pages(
+            f"/users/{_segment(manager)}/calendarView",
+            mailbox=manager,
+            what="reading the calendar",
+            permission="Calendars.Read",
+            params={
+                "startDateTime": _utc(start),
+                "endDateTime": _utc(end),
+                "$select": EVENT_FIELDS,
+                "$top": str(PAGE_SIZE),
+                "$expand": f"singleValueExtendedProperties($filter=id eq '{HOLD_PROPERTY}')",
+            },
+            headers=UTC_PREFERENCE,
+        )
+        return [to_event(item, manager, tz) for item in items]
+
+    async def busy(
+        self, manager: str, people: Sequence[str], start: datetime, end: datetime, *, tz: ZoneInfo
+    ) -> Mapping[str, Sequence[Interval] | None]:
+        found: dict[str, Sequence[Interval] | None] = {}
+        for first in range(0, len(people), SCHEDULES_PER_CALL):
+            chunk = list(people[first : first + SCHEDULES_PER_CALL])
+            answer = await self.client.call(
+                "POST",
+                f"/users/{_segment(manager)}/calendar/getSchedule",
+                mailbox=manager,
+                what="reading free/busy",
+                permission="Calendars.ReadBasic.All",
+                json={
+                    "schedules": chunk,
+                    "startTime": {"dateTime": _utc(start)[:-1], "timeZone": "UTC"},
+                    "endTime": {"dateTime": _utc(end)[:-1], "timeZone": "UTC"},
+                    "availabilityViewInterval": 15,
+                },
+                headers=UTC_PREFERENCE,
+            )
+            for schedule in answer.get("value", []):
+                found[str(schedule.get("scheduleId", "")).lower()] = _schedule(schedule, tz)
+        return {person: found.get(person.lower()) for person in people}
+
+    async def create_hold(self, manager: str, hold: HoldRequest) -> PlacedHold:
+        existing = await self._find_hold(manager, hold.key)
+        if existing is not None:
+            return existing
+        created = await self.client.call(
+            "POST",
+            f"/users/{_segment(manager)}/events",
+            mailbox=manager,
+            what="placing a hold",
+            permission="Calendars.ReadWrite",
+            json=hold_body(hold),
+            headers=UTC_PREFERENCE,
+        )
+        return _placed(created, hold.key, created=True)
+
+    async def _find_hold(self, manager: str, key: HoldKey) -> PlacedHold | None:
+        value = hold_value(key).replace("'", "''")
+        items = await self.client.pages(
+            f"/users/{_segment(manager)}/events",
+            mailbox=manager,
+            what="looking up an earlier hold",
+            permission="Calendars.ReadWrite",
+            params={
+                "$filter": (
+                    f"singleValueExtendedProperties/Any(ep: ep/id eq '{HOLD_PROPERTY}' "
+                    f"and ep/value eq '{value}')"
+                ),
+                "$select": "id,start,end,webLink,isCancelled",
+            },
+            headers=UTC_PREFERENCE,
+        )
+        live = [item for item in items if not item.get("isCancelled")]
+        return _placed(live[0], key, created=False) if live else None
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+# -- mapping ------------------------------------------------------------------------------
+
+
+def zone_named(name: str) -> ZoneInfo | None:
+    """An IANA zone for what mailboxSettings says: a Windows name (CLDR's mapping) or IANA."""
+    for candidate in (WINDOWS_TO_OLSON.get(name), name):
+        if candidate:
+            try:
+                return ZoneInfo(candidate)
+            except (ZoneInfoNotFoundError, ValueError):
+                continue
+    return None
+
+
+def parse_graph_time(value: Mapping[str, Any]) -> datetime:
+    """A dateTimeTimeZone, seven fractional digits and all, as a tz-aware datetime."""
+    text = str(value["dateTime"])
+    head, _, fraction = text.partition(".")
+    moment = datetime.fromisoformat(head.removesuffix("Z"))
+    if fraction:
+        digits = fraction.removesuffix("Z")[:7].ljust(7, "0")
+        moment += timedelta(microseconds=round(int(digits) / 10))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone_named(str(value.get("timeZone") or "UTC")) or UTC)
+    return moment
+
+
+def _offset_time(text: str) -> datetime:
+    """A DateTimeOffset such as ``originalStart`` (``2026-11-16T09:00:00Z``)."""
+    head, _, fraction = text.replace("Z", "+00:00").partition(".")
+    if not fraction:
+        return datetime.fromisoformat(head)
+    digits, sign, offset = re.match(r"(\d*)([+-]?)(.*)", fraction).groups()  # type: ignore[union-attr]
+    moment = datetime.fromisoformat(head + (sign + offset if sign else "+00:00"))
+    return moment + timedelta(microseconds=round(int(digits[:7].ljust(7, "0")) / 10))
+
+
+def hold_value(key: HoldKey) -> str:
+    return f"{key.manager.lower()}|{key.report.lower()}|{key.week}"
+
+
+def _hold_key(item: Mapping[str, Any]) -> HoldKey | None:
+    for prop in item.get("singleValueExtendedProperties") or []:
+        if str(prop.get("id", "")).lower() == HOLD_PROPERTY.lower():
+            parts = str(prop.get("value", "")).split("|")
+            if len(parts) == 3:
+                return HoldKey(parts[0], parts[1], parts[2])
+    return None
+
+
+def _email(person: Mapping[str, Any] | None) -> str | None:
+    address = ((person or {}).get("emailAddress") or {}).get("address")
+    return str(address).lower() if address else None
+
+
+def _attendees(item: Mapping[str, Any], owner: str) -> tuple[Attendee, ...]:
+    own = _RESPONSE.get(str((item.get("responseStatus") or {}).get("response")))
+    found = []
+    for attendee in item.get("attendees") or []:
+        email = _email(attendee)
+        if email is None:
+            continue
+        answer = str((attendee.get("status") or {}).get("response"))
+        response = _RESPONSE.get(answer, Response.NEEDS_ACTION)
+        if email == owner and own is not None:
+            # an attendee's own answer is kept in responseStatus on their copy
+            response = own
+        found.append(Attendee(email, response, resource=attendee.get("type") == "resource"))
+    return tuple(found)
+
+
+def _description(item: Mapping[str, Any]) -> str:
+    body = item.get("body") or {}
+    content = str(body.get("content") or "")
+    if str(body.get("contentType", "text")).lower() == "html":
+        content = html.unescape(_TAG.sub("", re.sub(r"<br\s*/?>|</p>", "\n", content)))
+    return content.strip()
+
+
+def to_event(item: Mapping[str, Any], owner: str, tz: ZoneInfo) -> Event:
+    """A Graph event resource as :class:`service.model.Event` (titles are not kept)."""
+    owner = owner.lower()
+    try:
+        all_day = bool(item.get("isAllDay"))
+        start, end = parse_graph_time(item["start"]), parse_graph_time(item["end"])
+        if all_day:
+            # all-day events are dates: midnight to midnight wherever the manager is
+            start = datetime.combine(start.date(), time(), tz)
+            end = datetime.combine(end.date(), time(), tz)
+        original = item.get("originalStart") if item.get("type") == "exception" else None
+        return Event(
+            id=str(item["id"]),
+            start=start,
+            end=end,
+            all_day=all_day,
+            status=Status.CANCELLED if item.get("isCancelled") else Status.CONFIRMED,
+            show_as=_SHOW_AS.get(str(item.get("showAs")), ShowAs.BUSY),
+            organizer=_email(item.get("organizer")),
+            attendees=_attendees(item, owner),
+            description=_description(item),
+            series_id=item.get("seriesMasterId"),
+            original_start=_offset_time(str(original)) if original else None,
+            hold_key=_hold_key(item),
+            link=item.get("webLink"),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CalendarDataError(
+            f"Microsoft Graph returned an event Kindly cannot read for {owner} ({exc!r}); "
+            "report this with the event's id",
+            manager=owner,
+        ) from None
+
+
+def _schedule(schedule: Mapping[str, Any], tz: ZoneInfo) -> list[Interval] | None:
+    if schedule.get("error"):
+        return None
+    busy = []
+    for entry in schedule.get("scheduleItems") or []:
+        if str(entry.get("status")) == "free":
+            continue
+        busy.append(Interval(parse_graph_time(entry["start"]), parse_graph_time(entry["end"])))
+    return sorted(busy)
+
+
+def hold_body(hold: HoldRequest) -> dict[str, Any]:
+    """The event Graph creates: tentative, on the manager's calendar, keyed two ways."""
+    zone = ZoneInfo(hold.timezone)
+    body: dict[str, Any] = {
+        "subject": hold.title,
+        "body": {"contentType": "text", "content": hold.description},
+        "start": {"dateTime": _local(hold.start, zone), "timeZone": hold.timezone},
+        "end": {"dateTime": _local(hold.end, zone), "timeZone": hold.timezone},
+        "showAs": "tentative",
+        "isReminderOn": True,
+        "transactionId": hold.key.hex_id(),
+        "singleValueExtendedProperties": [{"id": HOLD_PROPERTY, "value": hold_value(hold.key)}],
+        "attendees": [],
+    }
+    if hold.invite_report:
+        body["attendees"] = [
+            {"type": "required", "emailAddress": {"address": hold.key.report}},
+        ]
+    return body
+
+
+def _placed(item: Mapping[str, Any], key: HoldKey, *, created: bool) -> PlacedHold:
+    return PlacedHold(
+        key=key,
+        start=parse_graph_time(item["start"]),
+        end=parse_graph_time(item["end"]),
+        created=created,
+        link=item.get("webLink"),
+    )
+
+
+def _local(moment: datetime, zone: ZoneInfo) -> str:
+    return moment.astimezone(zone).replace(tzinfo=None).isoformat(timespec="seconds")
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _segment(email: str) -> str:
+    return quote(email.lower(), safe="@.")
+
+
+# -- wiring -------------------------------------------------------------------------------
+
+
+def client_from_settings(settings: Settings) -> GraphClient:
+    """The one Graph client the connector, directory and mailer share."""
+    outlook = settings.outlook
+    if not outlook.tenant_id or not outlook.client_id:
+        raise ConfigError(
+            "KINDLY_OUTLOOK__TENANT_ID and KINDLY_OUTLOOK__CLIENT_ID are required with "
+            "KINDLY_CALENDAR=outlook or KINDLY_EMAIL__BACKEND=graph"
+        )
+    credential: str | dict[str, str]
+    if outlook.client_secret is not None:
+        credential = outlook.client_secret.get_secret_value()
+    elif outlook.client_certificate_file is not None:
+        credential = _certificate(outlook.client_certificate_file)
+    else:
+        raise ConfigError(
+            "set KINDLY_OUTLOOK__CLIENT_SECRET or KINDLY_OUTLOOK__CLIENT_CERTIFICATE_FILE "
+            "(a PEM file with the private key and the certificate)"
+        )
+    creds = Credentials(
+        outlook.tenant_id, outlook.client_id, credential, str(outlook.authority_host).rstrip("/")
+    )
+    return GraphClient(creds, graph_endpoint=str(outlook.graph_endpoint))
+
+
+def _certificate(path: Any) -> dict[str, str]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            f"KINDLY_OUTLOOK__CLIENT_CERTIFICATE_FILE={path}: cannot read it ({exc}); "
+            "check the path and its permissions"
+        ) from None
+    key = re.search(
+        r"-----BEGIN [A-Z ]*PRIVATE KEY-----.+?-----END [A-Z ]*PRIVATE KEY-----", text, re.S
+    )
+    cert = re.search(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", text, re.S)
+    if key is None or cert is None:
+        raise ConfigError(
+            f"KINDLY_OUTLOOK__CLIENT_CERTIFICATE_FILE={path}: needs both the private key and "
+            "the certificate in PEM form (cat key.pem cert.pem > app.pem)"
+        )
+    return {"private_key": key.group(0), "public_certificate": cert.group(0)}
+
+
+def from_settings(settings: Settings) -> OutlookConnector:
+    return OutlookConnector(client_from_settings(settings))
+
+
+def mailer_from_settings(settings: Settings) -> Any:
+    """``KINDLY_EMAIL__BACKEND=graph`` (service/wiring.py looks it up here)."""
+    from connectors.graph_mail import from_settings as graph_mailer
+
+    return graph_mailer(settings)
+
+
+async def load_directory_roster(settings: Settings) -> Roster:
+    """Every enabled user with enabled direct reports is a manager, in directory order."""
+    client = client_from_settings(settings)
+    try:
+        return await directory_roster(client)
+    finally:
+        await client.aclose()
+
+
+async def directory_roster(client: GraphClient) -> Roster:
+    fields = "id,mail,userPrincipalName,displayName,accountEnabled"
+    users = await client.pages(
+        "/users",
+        mailbox=None,
+        what="listing users",
+        permission="User.Read.All",
+        params={"$select": fields, "$top": "999"},
+    )
+    enabled = [u for u in users if u.get("accountEnabled", True) and _address(u)]
+    managers = []
+    for user in enabled:
+        reports = await client.pages(
+            f"/users/{user['id']}/directReports",
+            mailbox=None,
+            what=f"listing the direct reports of {_address(user)}",
+            permission="User.Read.All",
+            params={"$select": fields},
+        )
+        people = tuple(
+            Report(email=_address(r), name=str(r.get("displayName") or _address(r)))
+            for r in reports
+            if r.get("accountEnabled", True) and _address(r)
+        )
+        if people:
+            name = str(user.get("displayName") or _address(user))
+            managers.append(Manager(email=_address(user), name=name, reports=people))
+    return Roster(tuple(managers), source="Microsoft 365 directory")
+
+
+def _address(user: Mapping[str, Any]) -> str:
+    return str(user.get("mail") or user.get("userPrincipalName") or "").lower()

@@ -1,0 +1,319 @@
+"""The kindness-first agenda for one report's 1:1 (pure).
+
+Blocks follow DESIGN.md's coaching model, always in this order: the person
+first, then their own topics, clarity on success, recognition, feedback both
+ways, support. Each block asks one question from a bank; the choice rotates
+with the ISO week, deterministically per report, and never repeats for the
+same report in two consecutive weeks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+from types import MappingProxyType
+
+from service.cadence import ReportStatus
+from service.i18n import N_, Translator, translator
+from service.model import Policy, Report
+from service.recap import untrusted, web_link
+
+
+class BlockKind(StrEnum):
+    CHECK_IN = "check_in"
+    TOPICS = "topics"
+    SUCCESS = "success"
+    RECOGNITION = "recognition"
+    FEEDBACK = "feedback"
+    SUPPORT = "support"
+
+
+#: the kindness-first order of DESIGN.md
+ORDER = tuple(BlockKind)
+
+
+@dataclass(frozen=True, slots=True)
+class AgendaBlock:
+    kind: BlockKind
+    title: str
+    #: this week's rotating question
+    question: str
+    #: the coaching idea behind the block, for the manager
+    hint: str
+    link: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Agenda:
+    report: Report
+    week: str
+    language: str
+    blocks: tuple[AgendaBlock, ...]
+    #: new or long-unmet report: the check-in gets to know the person
+    getting_to_know_you: bool = False
+    #: said up front so the meeting does not feel like "you're in trouble"
+    reassurance: str | None = None
+    #: for a new hire: why a 1:1 in their first week matters
+    first_week: str | None = None
+
+
+_TITLES = MappingProxyType(
+    {
+        BlockKind.CHECK_IN: N_("Personal check-in"),
+        BlockKind.TOPICS: N_("Their topics first"),
+        BlockKind.SUCCESS: N_("What success looks like"),
+        BlockKind.RECOGNITION: N_("A recent win"),
+        BlockKind.FEEDBACK: N_("Feedback both ways"),
+        BlockKind.SUPPORT: N_("Support"),
+    }
+)
+
+_HINTS = MappingProxyType(
+    {
+        BlockKind.CHECK_IN: N_("Start with the person, before any work item."),
+        BlockKind.TOPICS: N_("Listen first: let them set the agenda and name their blockers."),
+        BlockKind.SUCCESS: N_(
+            "Clarity is kindness: agree what a good result looks like, and by when."
+        ),
+        BlockKind.RECOGNITION: N_("Name one specific thing they did well, and why it mattered."),
+        BlockKind.FEEDBACK: N_(
+            "Ask “What should I do differently?”, then share one specific, timely observation."
+        ),
+        BlockKind.SUPPORT: N_(
+            "Know your role and its limits: if something heavier comes up, HR and "
+            "professional support can help more than you can alone."
+        ),
+    }
+)
+
+_GETTING_TO_KNOW_YOU_TITLE = N_("Getting to know you")
+_GETTING_TO_KNOW_YOU_HINT = N_(
+    "Get to know them as a person: afterwards you should be able to name one of their "
+    "personal goals."
+)
+_SUPPORT_LINK_HINT = N_(
+    "Know your role and its limits: if something heavier comes up, point them to your "
+    "organisation’s support resources."
+)
+
+#: one bank per block; questions are the English msgids, Dutch in the catalog
+QUESTIONS: MappingProxyType[BlockKind, tuple[str, ...]] = MappingProxyType(
+    {
+        BlockKind.CHECK_IN: (
+            N_("What’s been the best part of your week so far?"),
+            N_("How are you doing, really? What’s taking up most of your energy at the moment?"),
+            N_("What did you do this weekend that you enjoyed?"),
+            N_("How is your energy this week, from one to ten, and what would raise it by one?"),
+            N_("What’s something outside work you’re looking forward to?"),
+            N_("What has made you smile recently?"),
+            N_("How are things outside work? Anything you’d like me to know?"),
+            N_("What are you reading, watching or listening to these days?"),
+            N_("What’s one thing that would make this week feel good for you?"),
+            N_("How well are you managing to switch off after work?"),
+            N_("What kept you busy outside work since we last spoke?"),
+            N_("What’s a small thing that made your week better?"),
+            N_("How are you feeling about the weeks ahead?"),
+            N_("What’s the highlight of your month so far, at work or outside it?"),
+            N_("Is anything on your mind you’d like to share before we start?"),
+        ),
+        BlockKind.TOPICS: (
+            N_("What would you like to talk about today?"),
+            N_("What’s on your mind that we should make time for first?"),
+            N_("Is anything blocking you that I could help clear?"),
+            N_("What’s one thing you’d like my help or input on this week?"),
+            N_("What’s slowing you down at the moment?"),
+            N_("Which decision are you waiting on, from me or from anyone else?"),
+            N_("What is going better than expected, and what is harder than expected?"),
+            N_("Is there something you’ve wanted to bring up but haven’t found the moment for?"),
+            N_("What are you most excited about in your work right now?"),
+            N_("Where do you feel stuck, even a little?"),
+            N_("What’s one question you’d like answered before we finish today?"),
+            N_("What’s taking more of your time than it should?"),
+            N_("Is there a conversation with a colleague you’d like to think through together?"),
+            N_("What would make the coming week easier for you?"),
+            N_("Which of your topics matters most to you today? We’ll start there."),
+        ),
+        BlockKind.SUCCESS: (
+            N_("What would a great month look like for you?"),
+            N_("What does “done well” look like for your main piece of work right now?"),
+            N_("Which result would you be proudest of by the end of this quarter?"),
+            N_("Are we clear on what’s expected of you this month? Where is it fuzzy?"),
+            N_("What’s the one outcome that matters most in the coming two weeks?"),
+            N_("How will we both know this project went well?"),
+            N_("Is there anything on your list where the goal feels unclear?"),
+            N_("What are you aiming for in the next few weeks, in your own words?"),
+            N_("Which priority could we drop or postpone to make room for what matters?"),
+            N_("If you had to pick one thing to get right this week, what would it be?"),
+            N_("What would success look like for you personally, beyond the project goals?"),
+            N_("Where do my expectations and yours not quite line up yet?"),
+            N_("What does a good day at work look like for you?"),
+            N_("What would you like to be known for on this team a year from now?"),
+            N_("Which goal are you working towards that I may not know about?"),
+        ),
+        BlockKind.RECOGNITION: (
+            N_("What went well since we last spoke? Tell me about it."),
+            N_("What are you proud of from the past two weeks?"),
+            N_("Which small win deserves more credit than it got?"),
+            N_("Who helped you recently, and would you like them thanked?"),
+            N_("What did you figure out recently that was harder than it looked?"),
+            N_("What did you do recently that made someone else’s work easier?"),
+            N_("What’s something you’ve got better at this month?"),
+            N_("Which piece of work are you quietly pleased with?"),
+            N_("What kind words from a colleague or customer made your week?"),
+            N_("What worked so well that we should do it again?"),
+            N_("What did you finish recently that you’d like the team to hear about?"),
+            N_("Which risk did you take that paid off?"),
+            N_("What did you learn from something that went well?"),
+            N_("Which moment this month felt like real progress?"),
+            N_("What’s a win, however small, that we haven’t celebrated yet?"),
+        ),
+        BlockKind.FEEDBACK: (
+            N_("What’s one thing I could do to make your work easier?"),
+            N_("Did I do anything recently that didn’t help?"),
+            N_("What should I keep doing, start doing, or stop doing?"),
+            N_("How useful are our one-on-ones for you, and what would make them better?"),
+            N_("Where would you like more, or less, involvement from me?"),
+            N_("Is there feedback for me you’ve been holding back? I’d rather hear it now."),
+            N_("Which of my habits makes your work harder?"),
+            N_("How clear have I been about priorities? Where did I confuse things?"),
+            N_("What’s one piece of feedback you’d like from me right now?"),
+            N_("How do you like to receive feedback: in the moment, or saved for our 1:1?"),
+            N_("What could I explain better to the team?"),
+            N_("When did you feel most supported by me, and when least?"),
+            N_("Did something I said in a meeting land the wrong way?"),
+            N_("What would you do differently in my place?"),
+            N_("What’s one thing you’d like me to notice more?"),
+        ),
+        BlockKind.SUPPORT: (
+            N_("What would make your workload feel manageable?"),
+            N_("Is there training, a course or a book that would help you grow?"),
+            N_("Who else in the organisation would be good for you to meet?"),
+            N_("Are you getting enough rest? Is time off coming up that we should plan around?"),
+            N_("Which tools or resources are you missing?"),
+            N_(
+                "Is something outside work making things harder, where some flexibility would help?"
+            ),
+            N_("How can I support you with the things you’re finding hard?"),
+            N_("Would a mentor or a buddy help with what you’re working on?"),
+            N_("Which of your skills would you like to use more?"),
+            N_("What’s one thing I could take off your hands?"),
+            N_("Is the way we work (hours, meetings, location) working for you?"),
+            N_("Where would you like to be in a year, and how can I help you get there?"),
+            N_("Do you know where to go if you need support beyond what I can offer?"),
+            N_("Is there anyone on the team you’d like more help from?"),
+            N_("What would help you feel more confident in your role?"),
+        ),
+    }
+)
+
+#: the check-in for a new or long-unmet report
+GETTING_TO_KNOW_YOU: tuple[str, ...] = (
+    N_("What’s one personal goal you’re working towards this year, in or outside work?"),
+    N_("What got you into this line of work?"),
+    N_("How do you like to receive feedback and recognition?"),
+    N_("What does a great manager do for you? And what should I never do?"),
+    N_("What kind of work gives you energy, and what drains it?"),
+    N_("How do you prefer to communicate: chat, email, calls, or face to face?"),
+    N_("What are you hoping to learn in the next six months?"),
+    N_("What’s something about you that most colleagues don’t know?"),
+    N_("What does a good work week look like for you, hours and rhythm included?"),
+    N_("What matters to you outside work that I should keep in mind?"),
+    N_("What was the best team you’ve ever been part of, and why?"),
+    N_("How will I know when you’re stressed, and what helps then?"),
+    N_("Where would you like your career to go in the next few years?"),
+    N_("What would you like to get out of our one-on-ones?"),
+    N_("What are you proudest of in your work so far?"),
+)
+
+
+def build_agenda(status: ReportStatus, *, week: str, language: str, policy: Policy) -> Agenda:
+    """This week's agenda for one report, in the manager's language."""
+    t = translator(language)
+    report = status.report
+    welcome = status.long_unmet or status.new_hire
+    blocks = tuple(
+        _block(kind, report.email, week, t, policy=policy, welcome=welcome) for kind in ORDER
+    )
+    return Agenda(
+        report=report,
+        week=week,
+        language=language,
+        blocks=blocks,
+        getting_to_know_you=welcome,
+        reassurance=_reassurance(status, t) if welcome else None,
+        first_week=(
+            _first_week(report, report.start_date, t)
+            if status.new_hire and report.start_date is not None
+            else None
+        ),
+    )
+
+
+def _block(
+    kind: BlockKind, email: str, week: str, t: Translator, *, policy: Policy, welcome: bool
+) -> AgendaBlock:
+    if kind is BlockKind.CHECK_IN and welcome:
+        bank, title, hint = (
+            GETTING_TO_KNOW_YOU,
+            _GETTING_TO_KNOW_YOU_TITLE,
+            _GETTING_TO_KNOW_YOU_HINT,
+        )
+        rotation = "getting_to_know_you"
+    else:
+        bank, title, hint, rotation = QUESTIONS[kind], _TITLES[kind], _HINTS[kind], kind.value
+    link = web_link(policy.support_url) if kind is BlockKind.SUPPORT else None
+    if link:
+        hint = _SUPPORT_LINK_HINT
+    question = bank[rotation_index(email, rotation, week, len(bank))]
+    return AgendaBlock(kind, t.gettext(title), t.gettext(question), t.gettext(hint), link)
+
+
+def rotation_index(email: str, bank: str, week: str, size: int) -> int:
+    """Which question of a bank a report gets in a week.
+
+    Each (report, bank) has its own fixed permutation of the bank (ordered by
+    a SHA-256 of the pair and the position: stable across runs and machines,
+    unlike ``hash()``); consecutive ISO weeks take consecutive entries of it,
+    so a report never gets the same question two weeks in a row.
+    """
+    seed = f"{email.strip().lower()}\n{bank}\n".encode()
+    permutation = sorted(range(size), key=lambda i: hashlib.sha256(seed + str(i).encode()).digest())
+    return permutation[week_ordinal(week) % size]
+
+
+def week_ordinal(week: str) -> int:
+    """Consecutive integers for consecutive ISO weeks ("2026-W48"), across years."""
+    year, _, number = week.partition("-W")
+    monday = date.fromisocalendar(int(year), int(number), 1)
+    return monday.toordinal() // 7
+
+
+def first_name(name: str) -> str:
+    """How the digest and holds address someone: the first word of their roster name."""
+    words = untrusted(name).split()
+    return words[0] if words else ""
+
+
+def _reassurance(status: ReportStatus, t: Translator) -> str:
+    name = first_name(status.report.name)
+    if status.new_hire:
+        text = t.gettext(
+            "Tell %(name)s this is a regular conversation you have with everyone on the team: "
+            "a chance to get to know each other, nothing more."
+        )
+    else:
+        text = t.gettext(
+            "It has been a while since your last 1:1 with %(name)s. Open by saying there is "
+            "no special reason for it: you simply want to hear how they are doing."
+        )
+    return text % {"name": name}
+
+
+def _first_week(report: Report, start: date, t: Translator) -> str:
+    return t.gettext(
+        "%(name)s is new on the team (start date: %(date)s). A short 1:1 in their first week "
+        "helps them settle in: ask what would make their first weeks easier, and who they "
+        "would like to meet."
+    ) % {"name": first_name(report.name), "date": t.day(start)}

@@ -1,0 +1,465 @@
+"""The weekly digest: a frozen view model, its HTML and text renderings, the email (pure).
+
+:func:`build_digest` computes everything the templates show (translated,
+formatted in the manager's locale and zone, untrusted text made safe);
+:func:`render_digest` only lays it out. The same inputs give the same bytes,
+down to the MIME boundary, so a re-run is byte-identical.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime
+from functools import cache
+
+import css_inline
+
+from service.agenda import Agenda, build_agenda, first_name, rotation_index
+from service.cadence import Change, ChangeKind, ReportStatus, TeamAnalysis, WeekCoverage
+from service.errors import DeliveryError
+from service.hold_text import hold_texts
+from service.i18n import N_, Translator, environment, translator
+from service.model import Manager, PlacedHold, Policy, iso_week
+from service.recap import Recap, recap, untrusted, web_link
+
+__all__ = [
+    "CoverageColumn",
+    "Digest",
+    "GlanceRow",
+    "HoldLine",
+    "RenderedDigest",
+    "ReportSection",
+    "build_digest",
+    "compose_email",
+    "hold_texts",
+    "message_id_for",
+    "render_digest",
+]
+
+#: share of the cadence after which a report's bar turns amber
+DUE_SOON = 0.75
+
+#: the manager's own weekly question ("reflect and adjust"); rotates like the agenda
+REFLECTIONS: tuple[str, ...] = (
+    N_("Could you name one personal goal of each person on your team? Whom would you need to ask?"),
+    N_("Whose work did you notice and recognise this week? Who might feel unseen?"),
+    N_("When did you last ask for feedback on yourself, and what did you do with it?"),
+    N_("Which expectation did you leave vague this week? How could you make it clear?"),
+    N_("Who on your team have you heard least from? What might they not be saying?"),
+    N_("Which 1:1 did you cancel or move recently, and what might that have signalled?"),
+    N_("Where did you talk more than you listened this week?"),
+    N_("What’s one thing you’ll do differently in your next one-on-ones?"),
+    N_("Which support resource could someone on your team use that you haven’t mentioned?"),
+    N_("What did your team teach you this week?"),
+    N_("Whose growth are you actively investing in, and whose could you invest in next?"),
+    N_("How are you looking after yourself, so you can be there for your team?"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class GlanceRow:
+    """One report in the "at a glance" table."""
+
+    name: str
+    last_held: str
+    next_one: str
+    cadence: str
+    state: str
+    #: share of the cadence gone by since the last 1:1, 0-100
+    bar_percent: int
+    #: "ok", "soon" or "due": the bar's colour
+    tone: str
+
+
+@dataclass(frozen=True, slots=True)
+class CoverageColumn:
+    """One ISO week of the team coverage chart."""
+
+    label: str
+    percent: int
+    caption: str
+
+
+@dataclass(frozen=True, slots=True)
+class HoldLine:
+    name: str
+    when: str
+    note: str
+    link: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReportSection:
+    """What the digest says about one report; brief ones carry no agenda."""
+
+    name: str
+    headline: str
+    agenda: Agenda | None
+    recap: Recap
+    changes: tuple[str, ...] = ()
+    cancellations: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """Everything a digest shows, computed: the templates only lay it out."""
+
+    language: str
+    manager: str
+    week: str
+    subject: str
+    greeting: str
+    intro: str
+    glance: tuple[GlanceRow, ...]
+    coverage: tuple[CoverageColumn, ...]
+    trend: str
+    holds: tuple[HoldLine, ...]
+    holds_note: str
+    sections: tuple[ReportSection, ...]
+    reflection: str
+    support_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedDigest:
+    subject: str
+    html: str
+    text: str
+
+
+def build_digest(
+    analysis: TeamAnalysis,
+    *,
+    holds: Mapping[str, PlacedHold],
+    agreed: Mapping[str, tuple[str, ...]],
+    policy: Policy,
+    language: str,
+) -> Digest:
+    """The view model of one manager's digest; ``holds``, ``agreed`` keyed by report email."""
+    t = translator(language)
+    week = iso_week(analysis.now.astimezone(analysis.tz))
+    manager = analysis.manager
+    view = _View(analysis, t, policy, holds)
+    return Digest(
+        language=language,
+        manager=manager.email,
+        week=week,
+        subject=_subject(analysis, t),
+        greeting=t.gettext("Hi %(name)s,") % {"name": first_name(manager.name)},
+        intro=_intro(analysis, t),
+        glance=tuple(view.glance(s) for s in analysis.reports),
+        coverage=tuple(_column(c) for c in analysis.coverage),
+        trend=_trend(analysis.coverage, t),
+        holds=tuple(view.hold(s) for s in analysis.reports if s.report.email in holds),
+        holds_note=(
+            t.gettext("Each hold invites the person; its description has the agenda.")
+            if policy.invite_report
+            else t.gettext(
+                "Holds are tentative and on your calendar only. Each description has an "
+                "invitation you can send, and the agenda."
+            )
+        ),
+        sections=tuple(
+            view.section(s, agreed.get(s.report.email, ()), week=week, language=language)
+            for s in _in_digest_order(analysis.reports)
+        ),
+        reflection=t.gettext(
+            REFLECTIONS[rotation_index(manager.email, "reflection", week, len(REFLECTIONS))]
+        ),
+        support_url=web_link(policy.support_url),
+    )
+
+
+def _in_digest_order(statuses: tuple[ReportStatus, ...]) -> list[ReportStatus]:
+    """Time for a 1:1 first (roster order), then upcoming ones by date, then the rest."""
+    due = [s for s in statuses if s.overdue]
+    upcoming = sorted(
+        (s.next_upcoming.astimezone(UTC), index, s)
+        for index, s in enumerate(statuses)
+        if not s.overdue and s.next_upcoming is not None
+    )
+    rest = [s for s in statuses if not s.overdue and s.next_upcoming is None]
+    return [*due, *(s for _, _, s in upcoming), *rest]
+
+
+class _View:
+    """Formats one team's statuses in the manager's language, zone and policy."""
+
+    def __init__(
+        self,
+        analysis: TeamAnalysis,
+        t: Translator,
+        policy: Policy,
+        holds: Mapping[str, PlacedHold],
+    ) -> None:
+        self.now = analysis.now
+        self.tz = analysis.tz
+        self.t = t
+        self.policy = policy
+        self.holds = holds
+        self.people = {s.report.email: first_name(s.report.name) for s in analysis.reports}
+
+    def glance(self, status: ReportStatus) -> GlanceRow:
+        t = self.t
+        percent = self._cadence_percent(status)
+        if status.overdue:
+            tone, state = "due", t.gettext("time for a 1:1")
+        elif status.next_upcoming is not None:
+            tone, state = "ok", t.gettext("1:1 planned")
+        elif percent >= DUE_SOON * 100:
+            tone, state = "soon", t.gettext("due soon")
+        else:
+            tone, state = "ok", t.gettext("on track")
+        return GlanceRow(
+            name=untrusted(status.report.name),
+            last_held=(
+                t.day(status.last_held, self.tz)
+                if status.last_held
+                else t.ngettext(
+                    "none in the last day",
+                    "none in the last %(num)d days",
+                    self.policy.lookback_days,
+                )
+            ),
+            next_one=self._next_one(status),
+            cadence=_cadence(status.cadence_days, t),
+            state=state,
+            bar_percent=percent,
+            tone=tone,
+        )
+
+    def _cadence_percent(self, status: ReportStatus) -> int:
+        if status.last_held is None:
+            return 100
+        gone = (self.now.astimezone(UTC) - status.last_held.astimezone(UTC)) / timedelta(
+            days=status.cadence_days
+        )
+        return max(0, min(100, round(gone * 100)))
+
+    def _next_one(self, status: ReportStatus) -> str:
+        hold = self.holds.get(status.report.email)
+        if status.next_upcoming is not None:
+            return self.t.day_time(status.next_upcoming, self.tz)
+        if hold is not None:
+            return self.t.gettext("%(when)s (held by Kindly)") % {
+                "when": self.t.day_time(hold.start, self.tz)
+            }
+        return self.t.gettext("not planned yet")
+
+    def hold(self, status: ReportStatus) -> HoldLine:
+        placed = self.holds[status.report.email]
+        return HoldLine(
+            name=untrusted(status.report.name),
+            when=self._span(placed),
+            note=(
+                self.t.gettext("new on your calendar")
+                if placed.created
+                else self.t.gettext("already on your calendar")
+            ),
+            link=web_link(placed.link),
+        )
+
+    def _span(self, placed: PlacedHold) -> str:
+        t, tz = self.t, self.tz
+        return f"{t.day(placed.start, tz)}, {t.time(placed.start, tz)}–{t.time(placed.end, tz)}"
+
+    def section(
+        self, status: ReportStatus, agreed: tuple[str, ...], *, week: str, language: str
+    ) -> ReportSection:
+        detailed = status.overdue or status.next_upcoming is not None
+        return ReportSection(
+            name=untrusted(status.report.name),
+            headline=self._headline(status),
+            agenda=(
+                build_agenda(status, week=week, language=language, policy=self.policy)
+                if detailed
+                else None
+            ),
+            recap=recap(status.report, agreed),
+            changes=tuple(self._change(c) for c in status.changes),
+            cancellations=self._cancellations(status),
+        )
+
+    def _headline(self, status: ReportStatus) -> str:
+        t = self.t
+        hold = self.holds.get(status.report.email)
+        if status.overdue and hold is not None:
+            return t.gettext("Time for a 1:1. Kindly held %(when)s for it.") % {
+                "when": self._span(hold)
+            }
+        if status.overdue:
+            return t.gettext("Time for a 1:1. Pick a moment that suits you both this week.")
+        if status.next_upcoming is not None:
+            return t.gettext("Your next 1:1: %(when)s.") % {
+                "when": t.day_time(status.next_upcoming, self.tz)
+            }
+        if status.last_held is not None:
+            return t.gettext("On track. Your last 1:1 was on %(when)s.") % {
+                "when": t.day(status.last_held, self.tz)
+            }
+        return t.gettext("On track.")
+
+    def _change(self, change: Change) -> str:
+        t, tz = self.t, self.tz
+        when = t.day_time(change.when, tz)
+        if change.kind is ChangeKind.CANCELLED:
+            return t.gettext("Cancelled: the 1:1 of %(when)s.") % {"when": when}
+        if change.kind is ChangeKind.DECLINED:
+            if change.by is not None and change.by in self.people:
+                return t.gettext("%(name)s declined the 1:1 of %(when)s.") % {
+                    "name": self.people[change.by],
+                    "when": when,
+                }
+            return t.gettext("You declined the 1:1 of %(when)s.") % {"when": when}
+        before = change.original or change.when
+        return t.gettext("Moved: the 1:1 of %(before)s is now on %(when)s.") % {
+            "before": t.day_time(before, tz),
+            "when": when,
+        }
+
+    def _cancellations(self, status: ReportStatus) -> str | None:
+        count = status.cancelled_in_lookback
+        if count < 2:
+            return None
+        return self.t.ngettext(
+            "A 1:1 with %(name)s was cancelled once in the last %(days)d days. Life happens; "
+            "if the time no longer works, ask %(name)s what would suit them better.",
+            "1:1s with %(name)s were cancelled %(num)d times in the last %(days)d days. Life "
+            "happens; if the time no longer works, ask %(name)s what would suit them better.",
+            count,
+            name=first_name(status.report.name),
+            days=self.policy.lookback_days,
+        )
+
+
+def _subject(analysis: TeamAnalysis, t: Translator) -> str:
+    count = len(analysis.overdue) + len(analysis.upcoming)
+    if count == 0:
+        return t.gettext("Your week with your team: everyone is on track")
+    return t.ngettext(
+        "Your week with your team: %(num)d one-on-one to plan",
+        "Your week with your team: %(num)d one-on-ones to plan",
+        count,
+    )
+
+
+def _intro(analysis: TeamAnalysis, t: Translator) -> str:
+    if not analysis.overdue and not analysis.upcoming:
+        return t.gettext(
+            "Everyone on your team has had a 1:1 within their cadence. Lovely work: here is "
+            "your week at a glance."
+        )
+    return t.gettext(
+        "Here is your week with your team: who you have met, who is due for a 1:1, and a "
+        "kindness-first agenda for each conversation coming up."
+    )
+
+
+def _cadence(days: int, t: Translator) -> str:
+    if days % 7 == 0:
+        return t.ngettext("every week", "every %(num)d weeks", days // 7)
+    return t.ngettext("every day", "every %(num)d days", days)
+
+
+def _column(week: WeekCoverage) -> CoverageColumn:
+    return CoverageColumn(
+        label=f"W{week.week.rpartition('-W')[2]}",
+        percent=round(week.share * 100),
+        caption=f"{week.met}/{week.total}",
+    )
+
+
+def _trend(coverage: tuple[WeekCoverage, ...], t: Translator) -> str:
+    """One line comparing this week's coverage with the oldest week of the chart."""
+    if not coverage:
+        return ""
+    first, last = coverage[0], coverage[-1]
+    values = {
+        "share": round(last.share * 100),
+        "before": round(first.share * 100),
+        "week": int(first.week.rpartition("-W")[2]),
+    }
+    if values["share"] > values["before"]:
+        message = t.gettext(
+            "Coverage is rising: %(share)d%% of your team met within their cadence, up from "
+            "%(before)d%% in week %(week)d."
+        )
+    elif values["share"] < values["before"]:
+        message = t.gettext(
+            "Coverage dipped: %(share)d%% of your team met within their cadence, down from "
+            "%(before)d%% in week %(week)d. A good week to reconnect."
+        )
+    else:
+        message = t.gettext(
+            "Coverage is steady: %(share)d%% of your team met within their cadence, as in "
+            "week %(week)d."
+        )
+    return message % values
+
+
+@cache
+def _inliner() -> css_inline.CSSInliner:
+    # @media rules (dark mode, narrow screens) cannot be inlined: keep them in <style>
+    return css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
+
+
+def render_digest(digest: Digest) -> RenderedDigest:
+    """The digest's HTML (inline CSS) and its plain-text twin."""
+    env = environment(digest.language)
+    html = env.get_template("digest.html.j2").render(d=digest)
+    text = env.get_template("digest.txt.j2").render(d=digest)
+    return RenderedDigest(subject=digest.subject, html=_inliner().inline(html), text=text)
+
+
+def message_id_for(manager: str, week: str, sender: str) -> str:
+    """``<kindly.<hash>@<sender domain>>``: the same for every run of one manager's week."""
+    raw = f"kindly-digest\n{manager.strip().lower()}\n{week}".encode()
+    domain = sender.rpartition("@")[2].strip().lower() or "localhost"
+    return f"<kindly.{hashlib.sha256(raw).hexdigest()[:32]}@{_ascii_domain(domain)}>"
+
+
+def _ascii_domain(domain: str) -> str:
+    try:
+        return domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return "localhost"
+
+
+def compose_email(
+    rendered: RenderedDigest,
+    *,
+    sender: str,
+    manager: Manager,
+    message_id: str,
+    now: datetime,
+) -> EmailMessage:
+    """One multipart/alternative message (text, HTML), identical bytes for identical inputs."""
+    message = EmailMessage(policy=SMTP)
+    try:
+        message["From"] = Address(display_name="Kindly", addr_spec=sender)
+        message["To"] = Address(display_name=untrusted(manager.name), addr_spec=manager.email)
+    except (ValueError, IndexError) as exc:
+        raise DeliveryError(
+            f"cannot address the digest for {manager.email!r} from {sender!r} ({exc}); "
+            "check KINDLY_EMAIL__FROM and the manager's email in the roster"
+        ) from None
+    message["Subject"] = untrusted(rendered.subject)
+    message["Date"] = format_datetime(now)
+    message["Message-ID"] = message_id
+    # RFC 3834: tells auto-responders not to answer a weekly digest
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(rendered.text, subtype="plain", cte="quoted-printable")
+    message.add_alternative(rendered.html, subtype="html", cte="quoted-printable")
+    message.set_boundary(_boundary(message_id))
+    return message
+
+
+def _boundary(message_id: str) -> str:
+    """Derived from the Message-ID; its '=' can never occur in a quoted-printable body."""
+    return f"==kindly-{hashlib.sha256(message_id.encode()).hexdigest()[:32]}=="

@@ -1,0 +1,129 @@
+"""The slot finder: the first free working-hours slot for a hold (pure).
+
+Every computation runs on UTC instants. Aware datetimes that share a ZoneInfo
+add and compare on the wall clock and ignore ``fold``, which goes wrong across
+a DST change; local time is only consulted to place working hours and the
+15-minute grid.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from service.busy import merge
+from service.model import Interval, Policy
+
+#: holds start on a whole quarter hour of the local clock
+GRID = timedelta(minutes=15)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_TICK = timedelta(microseconds=1)
+
+
+def find_slot(
+    busy: Sequence[Interval], *, now: datetime, policy: Policy, tz: ZoneInfo
+) -> Interval | None:
+    """The earliest slot for a hold (DESIGN.md "Holds"), in ``tz``; None when the horizon is full.
+
+    Jumps from one busy interval's end to the next candidate, so the cost grows
+    with the number of busy intervals, not with the minutes in the horizon.
+    """
+    now = now.astimezone(UTC)
+    length = timedelta(minutes=policy.hold_minutes)
+    blocked = _blocked(busy, after=now)
+    index = 0
+    for window in _windows(now, now + timedelta(days=policy.horizon_days), policy, tz):
+        start = next_boundary(window.start, tz)
+        while start + length <= window.end:
+            # merged intervals are sorted by end as well: the first that ends after start
+            index = bisect_right(blocked, start, lo=index, key=lambda span: span.end)
+            if index < len(blocked) and blocked[index].start < start + length:
+                start = next_boundary(blocked[index].end, tz)
+                continue
+            return Interval(start.astimezone(tz), (start + length).astimezone(tz))
+    return None
+
+
+def working_windows(
+    *, start: datetime, end: datetime, policy: Policy, tz: ZoneInfo
+) -> list[Interval]:
+    """The working hours on work days in ``tz``, clipped to [start, end], oldest first."""
+    return [
+        Interval(w.start.astimezone(tz), w.end.astimezone(tz))
+        for w in _windows(start.astimezone(UTC), end.astimezone(UTC), policy, tz)
+    ]
+
+
+def local_instant(day: date, wall: time, tz: ZoneInfo) -> datetime:
+    """The first instant (in UTC) at which the clock in ``tz`` reads ``wall`` or later on ``day``.
+
+    An ambiguous time (clocks turned back) gives its first occurrence; a time
+    skipped by clocks turned forward gives the moment the gap ends, so a
+    working day never starts early or ends late on a DST change.
+    """
+    naive = datetime.combine(day, wall)
+    before_gap = naive.replace(tzinfo=tz).astimezone(UTC)
+    if before_gap.astimezone(tz).replace(tzinfo=None) == naive:
+        return before_gap
+    after_gap = naive.replace(tzinfo=tz, fold=1).astimezone(UTC)
+    return _transition(after_gap, before_gap, tz)
+
+
+def next_boundary(moment: datetime, tz: ZoneInfo) -> datetime:
+    """The first instant (in UTC) at or after ``moment`` when the clock in ``tz`` shows a
+    whole quarter hour; across a DST change the quarter hours of the new clock count."""
+    moment = moment.astimezone(UTC)
+    offset = _offset(moment, tz)
+    candidate = _ceil_to_grid(moment + offset) - offset
+    changed = _offset(candidate, tz)
+    if changed == offset:
+        return candidate
+    # The clock changed before ``candidate``: the answer is the new clock's first
+    # quarter hour after the change, at most one grid step past this one.
+    candidate = _ceil_to_grid(moment + changed) - changed
+    return candidate if _offset(candidate, tz) == changed else candidate + GRID
+
+
+def _blocked(busy: Iterable[Interval], *, after: datetime) -> list[Interval]:
+    """Busy time that still matters, in UTC, merged and sorted."""
+    spans = (Interval(b.start.astimezone(UTC), b.end.astimezone(UTC)) for b in busy)
+    return merge(s for s in spans if s.end > after and s.start <= s.end)
+
+
+def _windows(start: datetime, end: datetime, policy: Policy, tz: ZoneInfo) -> Iterator[Interval]:
+    """Working hours in UTC, clipped to [start, end]; ``start`` and ``end`` are in UTC."""
+    day, last = start.astimezone(tz).date(), end.astimezone(tz).date()
+    while day <= last:
+        if day.isoweekday() in policy.work_days:
+            opens = max(local_instant(day, policy.work_start, tz), start)
+            closes = min(local_instant(day, policy.work_end, tz), end)
+            if opens < closes:
+                yield Interval(opens, closes)
+        day += timedelta(days=1)
+
+
+def _offset(moment: datetime, tz: ZoneInfo) -> timedelta:
+    return moment.astimezone(tz).utcoffset() or timedelta(0)
+
+
+def _ceil_to_grid(moment: datetime) -> datetime:
+    excess = (moment - _EPOCH) % GRID
+    return moment + (GRID - excess) if excess else moment
+
+
+def _transition(before: datetime, after: datetime, tz: ZoneInfo) -> datetime:
+    """The exact instant in (before, after] where the offset of ``tz`` changes.
+
+    zoneinfo does not expose its transitions; bisection needs about 30 steps
+    for an hour-long gap and runs only when a wall time falls into one.
+    """
+    old = _offset(before, tz)
+    while after - before > _TICK:
+        middle = before + (after - before) // 2
+        if _offset(middle, tz) == old:
+            before = middle
+        else:
+            after = middle
+    return after

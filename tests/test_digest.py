@@ -1,0 +1,586 @@
+"""The digest (view model, HTML, text, email) and the hold texts, in English and Dutch."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from service.cadence import Change, ChangeKind, ReportStatus, TeamAnalysis, WeekCoverage
+from service.digest import (
+    REFLECTIONS,
+    Digest,
+    RenderedDigest,
+    build_digest,
+    compose_email,
+    hold_texts,
+    message_id_for,
+    render_digest,
+)
+from service.errors import DeliveryError
+from service.i18n import SUPPORTED_LANGUAGES
+from service.model import HoldKey, Manager, PlacedHold, Policy, Report, iso_week
+
+AMS = ZoneInfo("Europe/Amsterdam")
+NOW = datetime(2026, 11, 23, 8, tzinfo=AMS)
+WEEK = "2026-W48"
+SENDER = "kindly@example.org"
+HELP = "https://intranet.example.com/support"
+POLICY = Policy(support_url=HELP)
+SCRIPT = "<script>alert(1)</script>"
+NNBSP = "\u202f"  # Babel's narrow no-break space before AM/PM
+
+SAM = Report(
+    "sam@example.com",
+    f"Sam {SCRIPT} Lee",
+    cadence_days=7,
+    expectations=(f"Ship the billing migration {SCRIPT}",),
+)
+ANA = Report("ana@example.com", "Ana Silva", start_date=date(2026, 11, 16))
+BO = Report("bo@example.com", "Bo Berg")
+CY = Report("cy@example.com", "Cy Young", cadence_days=21)
+DEE = Report("dee@example.com", "Dee Okafor")
+MARIA = Manager("maria@example.com", "Maria Jansen", reports=(SAM, ANA, BO, CY, DEE))
+
+
+def ams(day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(2026, 11, day, hour, minute, tzinfo=AMS)
+
+
+def statuses() -> tuple[ReportStatus, ...]:
+    """One of each: due with a hold, new hire without one, two upcoming, one on track."""
+    return (
+        ReportStatus(
+            SAM,
+            7,
+            ams(9, 10),
+            None,
+            overdue=True,
+            long_unmet=False,
+            new_hire=False,
+            changes=(Change(ChangeKind.CANCELLED, SAM.email, ams(16, 10)),),
+            cancelled_in_lookback=2,
+        ),
+        ReportStatus(ANA, 14, None, None, overdue=True, long_unmet=True, new_hire=True),
+        ReportStatus(
+            BO,
+            14,
+            ams(12, 14),
+            ams(26, 14),
+            overdue=False,
+            long_unmet=False,
+            new_hire=False,
+            changes=(
+                Change(ChangeKind.RESCHEDULED, BO.email, ams(26, 14), original=ams(24, 11)),
+                Change(ChangeKind.DECLINED, BO.email, ams(19, 11), by=BO.email),
+                Change(ChangeKind.DECLINED, BO.email, ams(20, 11), by=MARIA.email),
+            ),
+            cancelled_in_lookback=1,
+        ),
+        ReportStatus(CY, 21, ams(16, 9), None, False, False, False),
+        ReportStatus(DEE, 14, ams(10, 9), ams(24, 15), False, False, False),
+    )
+
+
+def coverage(*met: int, total: int = 5) -> tuple[WeekCoverage, ...]:
+    return tuple(WeekCoverage(f"2026-W{41 + i}", m, total) for i, m in enumerate(met))
+
+
+def analysis(
+    reports: tuple[ReportStatus, ...] | None = None,
+    *,
+    trend: tuple[WeekCoverage, ...] = coverage(1, 2, 2, 3, 2, 2, 3, 3),
+    manager: Manager = MARIA,
+) -> TeamAnalysis:
+    return TeamAnalysis(manager, NOW, AMS, statuses() if reports is None else reports, trend)
+
+
+def sam_hold(link: str | None = "https://calendar.example.com/event?eid=1") -> PlacedHold:
+    start = datetime(2026, 11, 23, 8, tzinfo=UTC)  # 09:00 in Amsterdam
+    return PlacedHold(
+        HoldKey(MARIA.email, SAM.email, WEEK), start, start + timedelta(minutes=30), True, link
+    )
+
+
+def digest(language: str = "en", *, team: TeamAnalysis | None = None) -> Digest:
+    return build_digest(
+        team or analysis(),
+        holds={SAM.email: sam_hold()},
+        agreed={SAM.email: (f"Sam drafts the rota {SCRIPT}",)},
+        policy=POLICY,
+        language=language,
+    )
+
+
+def rendered(language: str = "en") -> RenderedDigest:
+    return render_digest(digest(language))
+
+
+def email_of(
+    rendered_digest: RenderedDigest | None = None, *, manager: Manager = MARIA
+) -> EmailMessage:
+    return compose_email(
+        rendered_digest or rendered(),
+        sender=SENDER,
+        manager=manager,
+        message_id=message_id_for(manager.email, WEEK, SENDER),
+        now=NOW,
+    )
+
+
+def positions(text: str, *needles: str) -> list[int]:
+    found = [text.find(n) for n in needles]
+    assert -1 not in found, dict(zip(needles, found, strict=True))
+    return found
+
+
+class TestViewModel:
+    """build_digest computes every line the templates show, in the manager's zone and locale."""
+
+    def test_reports_needing_a_one_on_one_come_first(self) -> None:
+        d = digest()
+        assert [s.name.split()[0] for s in d.sections] == ["Sam", "Ana", "Dee", "Bo", "Cy"]
+        assert [s.agenda is not None for s in d.sections] == [True, True, True, True, False]
+
+    def test_at_a_glance_in_roster_order(self) -> None:
+        rows = digest().glance
+        assert [r.name.split()[0] for r in rows] == ["Sam", "Ana", "Bo", "Cy", "Dee"]
+        sam, ana, bo, cy, _ = rows
+        assert (sam.tone, sam.bar_percent, sam.cadence) == ("due", 100, "every week")
+        assert sam.last_held == "Mon, Nov 9"
+        assert sam.next_one == f"Mon, Nov 23, 9:00{NNBSP}AM (held by Kindly)"
+        assert (ana.last_held, ana.next_one) == ("none in the last 56 days", "not planned yet")
+        assert (bo.tone, bo.state, bo.next_one) == (
+            "ok",
+            "1:1 planned",
+            f"Thu, Nov 26, 2:00{NNBSP}PM",
+        )
+        assert (cy.tone, cy.bar_percent, cy.cadence) == ("ok", 33, "every 3 weeks")
+
+    def test_due_soon_turns_amber(self) -> None:
+        soon = ReportStatus(CY, 14, ams(12, 9), None, False, False, False)
+        (row,) = digest(team=analysis((soon,))).glance
+        assert (row.tone, row.state, row.bar_percent) == ("soon", "due soon", 78)
+
+    def test_holds_in_the_managers_zone(self) -> None:
+        (line,) = digest().holds
+        assert line.when == f"Mon, Nov 23, 9:00{NNBSP}AM–9:30{NNBSP}AM"
+        assert line.link == "https://calendar.example.com/event?eid=1"
+        assert line.note == "new on your calendar"
+
+    def test_hold_links_must_be_web_links(self) -> None:
+        d = build_digest(
+            analysis(),
+            holds={SAM.email: sam_hold("javascript:alert(1)")},
+            agreed={},
+            policy=POLICY,
+            language="en",
+        )
+        assert d.holds[0].link is None
+
+    def test_headlines(self) -> None:
+        sam, ana, dee, _bo, cy = (s.headline for s in digest().sections)
+        assert (
+            sam == f"Time for a 1:1. Kindly held Mon, Nov 23, 9:00{NNBSP}AM–9:30{NNBSP}AM for it."
+        )
+        assert ana == "Time for a 1:1. Pick a moment that suits you both this week."
+        assert dee == f"Your next 1:1: Tue, Nov 24, 3:00{NNBSP}PM."
+        assert cy == "On track. Your last 1:1 was on Mon, Nov 16."
+
+    def test_what_changed(self) -> None:
+        sections = {s.name.split()[0]: s for s in digest().sections}
+        assert sections["Sam"].changes == (f"Cancelled: the 1:1 of Mon, Nov 16, 10:00{NNBSP}AM.",)
+        assert sections["Bo"].changes == (
+            f"Moved: the 1:1 of Tue, Nov 24, 11:00{NNBSP}AM is now on Thu, Nov 26, 2:00{NNBSP}PM.",
+            f"Bo declined the 1:1 of Thu, Nov 19, 11:00{NNBSP}AM.",
+            f"You declined the 1:1 of Fri, Nov 20, 11:00{NNBSP}AM.",
+        )
+
+    def test_a_gentle_note_after_two_cancellations(self) -> None:
+        sections = {s.name.split()[0]: s for s in digest().sections}
+        note = sections["Sam"].cancellations
+        assert note is not None
+        assert note.startswith("1:1s with Sam were cancelled 2 times")
+        assert "Life happens" in note
+        assert sections["Bo"].cancellations is None  # one cancellation is just life
+
+    def test_recap_combines_standing_and_agreed(self) -> None:
+        sam = digest().sections[0]
+        assert sam.recap.standing == (f"Ship the billing migration {SCRIPT}",)
+        assert sam.recap.agreed == (f"Sam drafts the rota {SCRIPT}",)
+        assert digest().sections[1].recap.empty
+
+    @pytest.mark.parametrize(
+        ("met", "trend"),
+        [
+            (
+                (1, 2, 2, 3, 2, 2, 3, 4),
+                "Coverage is rising: 80% of your team met within their "
+                "cadence, up from 20% in week 41.",
+            ),
+            (
+                (4, 2, 2, 3, 2, 2, 3, 2),
+                "Coverage dipped: 40% of your team met within their "
+                "cadence, down from 80% in week 41. A good week to reconnect.",
+            ),
+            (
+                (3, 2, 2, 3, 2, 2, 3, 3),
+                "Coverage is steady: 60% of your team met within their cadence, as in week 41.",
+            ),
+        ],
+    )
+    def test_coverage_trend(self, met: tuple[int, ...], trend: str) -> None:
+        d = digest(team=analysis(trend=coverage(*met)))
+        assert d.trend == trend
+        assert [c.label for c in d.coverage] == [f"W{w}" for w in range(41, 49)]
+        assert d.coverage[-1].percent == met[-1] * 20
+
+    def test_reflection_rotates_weekly(self) -> None:
+        this = digest().reflection
+        later = digest(team=replace(analysis(), now=NOW + timedelta(weeks=1))).reflection
+        assert this in REFLECTIONS
+        assert later in REFLECTIONS
+        assert this != later
+
+
+class TestSubject:
+    """The subject is warm, specific and correctly pluralised in both languages."""
+
+    @pytest.mark.parametrize(
+        ("language", "count", "subject"),
+        [
+            ("en", 0, "Your week with your team: everyone is on track"),
+            ("en", 1, "Your week with your team: 1 one-on-one to plan"),
+            ("en", 3, "Your week with your team: 3 one-on-ones to plan"),
+            ("nl", 0, "Je week met je team: iedereen is op koers"),
+            ("nl", 1, "Je week met je team: 1 één-op-ééngesprek om te plannen"),
+            ("nl", 3, "Je week met je team: 3 één-op-ééngesprekken om te plannen"),
+        ],
+    )
+    def test_subject(self, language: str, count: int, subject: str) -> None:
+        due = tuple(
+            ReportStatus(Report(f"r{i}@example.com", f"R {i}"), 14, None, None, True, True, False)
+            for i in range(count)
+        )
+        calm = ReportStatus(CY, 21, ams(16, 9), None, False, False, False)
+        d = digest(language, team=analysis((*due, calm)))
+        assert d.subject == subject
+        assert render_digest(d).subject == subject
+
+
+class TestHtml:
+    """The HTML is table-based, inline-styled, dark-mode safe, escaped and in the agreed order."""
+
+    def test_content_order(self) -> None:
+        html = rendered().html
+        found = positions(
+            html,
+            "Hi Maria,",
+            "At a glance",
+            "Team coverage",
+            "Coverage is rising",
+            "Time held this week",
+            "Lee</h3>",
+            "Personal check-in",
+            "Their topics first",
+            "What success looks like",
+            "A recent win",
+            "Feedback both ways",
+            "Support</strong>",
+            "Standing expectations",
+            "Agreed last time",
+            "What changed since last week",
+            "A question for you",
+            "How Kindly works",
+        )
+        assert found == sorted(found)
+
+    def test_markup_in_names_and_notes_is_escaped(self) -> None:
+        html = rendered().html
+        assert "<script" not in html
+        assert html.count("&lt;script&gt;alert(1)&lt;/script&gt;") >= 5
+
+    def test_design_constraints(self) -> None:
+        html = rendered().html
+        assert "<img" not in html
+        assert "<link" not in html
+        assert "max-width: 600px" in html
+        assert 'name="color-scheme" content="light dark"' in html
+        assert "@media (prefers-color-scheme: dark)" in html
+        assert 'name="viewport"' in html
+        # styles are inlined: every classed element also carries its style
+        for tag in re.findall(r"<[a-z0-9]+ [^>]*class=\"[^\"]+\"[^>]*>", html):
+            assert "style=" in tag, tag
+
+    def test_cadence_and_coverage_bars_are_css(self) -> None:
+        html = rendered().html
+        assert re.search(r'class="bar-due"[^>]*style="[^"]*width: 100%', html)
+        assert re.search(r'class="bar-ok"[^>]*style="[^"]*width: 33%', html)
+        assert html.count('class="column"') == 8
+
+    def test_links(self) -> None:
+        html = rendered().html
+        assert 'href="https://calendar.example.com/event?eid=1"' in html
+        assert f'href="{HELP}"' in html
+
+    def test_no_coverage_no_chart(self) -> None:
+        html = render_digest(digest(team=analysis(trend=()))).html
+        assert "Team coverage" not in html
+
+    def test_empty_recap_asks_for_one_expectation(self) -> None:
+        html = rendered().html
+        assert "None recorded yet — agree one clear expectation." in html
+
+    def test_footer_promises_privacy(self) -> None:
+        html = rendered().html
+        assert "Your personal notes stay in your own calendar and mailbox." in html
+
+
+class TestText:
+    """The plain-text twin says the same things, without control characters."""
+
+    def test_same_content_as_the_html(self) -> None:
+        d = digest()
+        text = render_digest(d).text
+        for section in d.sections:
+            assert section.name in text
+            assert section.headline in text
+            for block in section.agenda.blocks if section.agenda else ():
+                assert block.title in text
+                assert block.question in text
+        positions(
+            text,
+            "Hi Maria,",
+            "AT A GLANCE",
+            "TEAM COVERAGE",
+            "TIME HELD THIS WEEK",
+            "A QUESTION FOR YOU",
+            "How Kindly works",
+        )
+
+    def test_control_characters_are_stripped(self) -> None:
+        sneaky = replace(SAM, name="Sam\x1b[2J\r\nBcc: x\u202e Lee", expectations=("a\x07b",))
+        team = analysis((replace(statuses()[0], report=sneaky),))
+        text = render_digest(digest(team=team)).text
+        assert all(c == "\n" or unicodedata.category(c) != "Cc" for c in text)
+        assert "\u202e" not in text
+        assert "Sam [2J Bcc: x Lee" in text
+
+
+class TestEmail:
+    """One multipart/alternative message whose bytes depend only on its inputs."""
+
+    def test_structure_and_headers(self) -> None:
+        message = email_of()
+        assert message.get_content_type() == "multipart/alternative"
+        plain, html = message.iter_parts()
+        assert (plain.get_content_type(), html.get_content_type()) == ("text/plain", "text/html")
+        assert plain.get_content_charset() == html.get_content_charset() == "utf-8"
+        assert message["From"] == f"Kindly <{SENDER}>"
+        assert message["To"] == "Maria Jansen <maria@example.com>"
+        assert message["Subject"] == "Your week with your team: 4 one-on-ones to plan"
+        assert message["Date"] == "Mon, 23 Nov 2026 08:00:00 +0100"
+        assert message["Message-ID"] == message_id_for(MARIA.email, WEEK, SENDER)
+
+    def test_bytes_are_deterministic(self) -> None:
+        first, second = email_of().as_bytes(), email_of().as_bytes()
+        assert first == second
+        boundary = email_of().get_boundary()
+        assert boundary is not None
+        assert boundary.startswith("==kindly-")
+
+    def test_boundary_follows_the_message_id(self) -> None:
+        other = compose_email(rendered(), sender=SENDER, manager=MARIA, message_id="<x@y>", now=NOW)
+        assert other.get_boundary() != email_of().get_boundary()
+
+    def test_round_trips_through_a_parser(self) -> None:
+        parsed = message_from_bytes(email_of().as_bytes(), policy=default)
+        assert isinstance(parsed, EmailMessage)
+        body = parsed.get_body(("plain",))
+        assert body is not None
+        assert "Sam <script>alert(1)</script> Lee" in body.get_content()
+        html = parsed.get_body(("html",))
+        assert html is not None
+        assert "&lt;script&gt;" in html.get_content()
+
+    def test_header_injection_in_a_manager_name(self) -> None:
+        evil = replace(MARIA, name="Eve\r\nBcc: attacker@evil.example\r\nSubject: hi")
+        raw = email_of(manager=evil).as_bytes()
+        parsed = message_from_bytes(raw, policy=default)
+        assert parsed["Bcc"] is None
+        assert len(parsed.get_all("Subject") or []) == 1
+        assert [a.addr_spec for a in parsed["To"].addresses] == ["maria@example.com"]
+        assert b"\r\nBcc:" not in raw
+
+    def test_non_ascii_names_are_encoded(self) -> None:
+        zoe = replace(MARIA, name='Zoë "Ünal", <boss>')
+        raw = email_of(manager=zoe).as_bytes()
+        assert raw.isascii()
+        (address,) = message_from_bytes(raw, policy=default)["To"].addresses
+        assert (address.display_name, address.addr_spec) == ('Zoë "Ünal", <boss>', MARIA.email)
+
+    def test_bad_address_is_a_delivery_error(self) -> None:
+        with pytest.raises(DeliveryError, match="KINDLY_EMAIL__FROM"):
+            compose_email(
+                rendered(), sender="not an address", manager=MARIA, message_id="<a@b>", now=NOW
+            )
+
+
+class TestMessageId:
+    """The Message-ID is derived from (manager, week) and the sender's domain."""
+
+    def test_shape(self) -> None:
+        assert re.fullmatch(
+            r"<kindly\.[0-9a-f]{32}@example\.org>", message_id_for(MARIA.email, WEEK, SENDER)
+        )
+
+    def test_stable_per_manager_and_week(self) -> None:
+        same = message_id_for("Maria@Example.com", WEEK, SENDER)
+        assert same == message_id_for(MARIA.email, WEEK, SENDER)
+        assert message_id_for(MARIA.email, "2026-W49", SENDER) != same
+        assert message_id_for("ana@example.com", WEEK, SENDER) != same
+
+
+FORBIDDEN = (
+    "overdue",
+    "urgent",
+    "late",
+    "performance",
+    "review",
+    "achterstallig",
+    "dringend",
+    "te laat",
+    "laat",
+    "prestatie",
+    "beoordeling",
+)
+
+
+def forbidden_in(text: str) -> list[str]:
+    """Forbidden words, even inside longer words ("latest", "plaats"), in either language."""
+    lowered = text.lower()
+    return [word for word in FORBIDDEN if word in lowered]
+
+
+class TestHoldTexts:
+    """Hold titles and descriptions are warm, neutral, and carry the agenda and an empty recap."""
+
+    @pytest.mark.parametrize(
+        ("language", "new_hire", "title"),
+        [
+            ("en", False, "1:1 with Sam — time to catch up"),
+            ("en", True, "1:1 with Sam — getting to know each other"),
+            ("nl", False, "1-op-1 met Sam — tijd om bij te praten"),
+            ("nl", True, "1-op-1 met Sam — kennismaken"),
+        ],
+    )
+    def test_titles(self, language: str, new_hire: bool, title: str) -> None:
+        status = replace(statuses()[0], new_hire=new_hire)
+        got, _ = hold_texts(MARIA, SAM, status, week=WEEK, language=language, policy=POLICY)
+        assert got == title
+
+    def test_description(self) -> None:
+        _, text = hold_texts(MARIA, SAM, statuses()[0], week=WEEK, language="en", policy=POLICY)
+        found = positions(
+            text,
+            "An invitation you can send Sam",
+            "Hi Sam, I’ve set aside 30 minutes",
+            "Agenda: the person first",
+            "1. Personal check-in:",
+            "6. Support:",
+            HELP,
+            "Agreed expectations\n- \n- \n",
+        )
+        assert found == sorted(found)
+        assert "<script" not in text
+
+    def test_hold_and_digest_share_the_agenda(self) -> None:
+        _, text = hold_texts(MARIA, SAM, statuses()[0], week=WEEK, language="nl", policy=POLICY)
+        agenda = digest("nl").sections[0].agenda
+        assert agenda is not None
+        for block in agenda.blocks:
+            assert f"{block.title}: {block.question}" in text
+
+    def test_welcome_description_reassures(self) -> None:
+        _, text = hold_texts(MARIA, ANA, statuses()[1], week=WEEK, language="nl", policy=POLICY)
+        assert "Vertel Ana dat dit een gewoon gesprek is" in text
+        assert "startdatum: ma 16 nov" in text
+        assert "Afgesproken verwachtingen\n- \n- \n" in text
+
+    def test_invited_report_sees_no_coaching_notes(self) -> None:
+        policy = replace(POLICY, invite_report=True)
+        _, text = hold_texts(MARIA, ANA, statuses()[1], week=WEEK, language="en", policy=policy)
+        assert text.startswith("Hi Ana, I’ve set aside 30 minutes")
+        assert "An invitation you can send" not in text
+        assert "Tell Ana" not in text
+        assert "Start with the person" not in text
+        assert "Agreed expectations" in text
+
+    @settings(max_examples=80, deadline=None)
+    @given(
+        email=st.emails().map(str.lower),
+        monday=st.dates(min_value=date(2024, 1, 1), max_value=date(2030, 12, 31)),
+        language=st.sampled_from(SUPPORTED_LANGUAGES),
+        long_unmet=st.booleans(),
+        new_hire=st.booleans(),
+        invite=st.booleans(),
+        support=st.sampled_from([None, HELP]),
+    )
+    def test_tone_rule(
+        self,
+        email: str,
+        monday: date,
+        language: str,
+        long_unmet: bool,
+        new_hire: bool,
+        invite: bool,
+        support: str | None,
+    ) -> None:
+        report = Report(email, "Noor Bakker", start_date=date(2026, 11, 16) if new_hire else None)
+        status = ReportStatus(report, 14, None, None, True, long_unmet, new_hire)
+        policy = Policy(support_url=support, invite_report=invite)
+        title, text = hold_texts(
+            MARIA, report, status, week=iso_week(monday), language=language, policy=policy
+        )
+        assert forbidden_in(title) == []
+        assert forbidden_in(text) == []
+
+    @pytest.mark.parametrize("language", SUPPORTED_LANGUAGES)
+    def test_tone_rule_over_every_question(self, language: str) -> None:
+        """Rotation reaches every question within a bank's length of weeks."""
+        report = Report("noor@example.com", "Noor")
+        for long_unmet in (False, True):
+            status = ReportStatus(report, 14, None, None, True, long_unmet, False)
+            for n in range(15):
+                week = iso_week(date(2026, 1, 5) + timedelta(weeks=n))
+                title, text = hold_texts(
+                    MARIA, report, status, week=week, language=language, policy=POLICY
+                )
+                assert forbidden_in(title + text) == [], week
+
+
+class TestBothLanguages:
+    """Every digest renders in both languages."""
+
+    @pytest.mark.parametrize("language", SUPPORTED_LANGUAGES)
+    def test_renders(self, language: str) -> None:
+        out = rendered(language)
+        assert f'<html lang="{language}">' in out.html
+        assert out.text.strip()
+        assert out.subject
+
+    def test_dutch_digest(self) -> None:
+        out = rendered("nl")
+        assert out.subject == "Je week met je team: 4 één-op-ééngesprekken om te plannen"
+        assert "Hoi Maria," in out.text
+        assert "In één oogopslag" in out.html
+        assert "ma 23 nov, 09:00–09:30" in out.text

@@ -1,0 +1,115 @@
+"""The Graph emulator speaks Microsoft's wire formats (checked with plain requests)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import jwt
+import requests
+from hypothesis import given
+from hypothesis import strategies as st
+
+from connectors.outlook import parse_graph_time, zone_named
+from tests.emulators.graph import GraphEmulator
+from tests.emulators.graph.wire import format_local, windows_name, zone
+
+pytest_plugins = ["tests.graph_fixtures"]
+
+
+def token(emulator: GraphEmulator, secret: str | None = None) -> requests.Response:
+    app = emulator.app
+    return requests.post(
+        f"{emulator.origin}/{app.tenant_id}/oauth2/v2.0/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": app.client_id,
+            "client_secret": secret or app.client_secret,
+            "scope": "https://graph.microsoft.com/.default",
+        },
+        timeout=10,
+    )
+
+
+class TestIdentity:
+    """The token endpoint answers like Microsoft's, roles carried in the token."""
+
+    def test_roles_in_token(self, emulator: GraphEmulator) -> None:
+        answer = token(emulator).json()
+        claims = jwt.decode(answer["access_token"], options={"verify_signature": False})
+        assert answer["token_type"] == "Bearer"
+        assert answer["expires_in"] == 3599
+        assert "Calendars.ReadWrite" in claims["roles"]
+
+    def test_wrong_secret(self, emulator: GraphEmulator) -> None:
+        answer = token(emulator, "wrong")
+        assert answer.status_code == 401
+        body = answer.json()
+        assert body["error"] == "invalid_client"
+        assert body["error_codes"] == [7000215]
+        assert body["error_description"].startswith("AADSTS7000215: ")
+
+
+class TestGraphShapes:
+    """Graph's error body, time windows, batches and seven-digit date-times."""
+
+    def test_errors_and_batch(self, emulator: GraphEmulator) -> None:
+        headers = {"Authorization": "Bearer " + token(emulator).json()["access_token"]}
+        base = emulator.graph_endpoint
+        missing = requests.get(f"{base}/users/maria@example.com/calendarView", headers=headers)
+        assert missing.status_code == 400
+        assert set(missing.json()["error"]) == {"code", "message", "innerError"}
+        parts = [
+            {"id": str(i), "method": "GET", "url": "/users/maria@example.com/mailboxSettings"}
+            for i in range(21)
+        ]
+        too_many = requests.post(f"{base}/$batch", json={"requests": parts}, headers=headers)
+        assert too_many.status_code == 400
+        batch = requests.post(f"{base}/$batch", json={"requests": parts[:3]}, headers=headers)
+        assert [r["status"] for r in batch.json()["responses"]] == [200, 200, 200]
+        assert batch.json()["responses"][0]["body"]["timeZone"] == "W. Europe Standard Time"
+
+    def test_seven_digit_date_times(self, emulator: GraphEmulator) -> None:
+        headers = {
+            "Authorization": "Bearer " + token(emulator).json()["access_token"],
+            "Prefer": 'outlook.timezone="Eastern Standard Time"',
+        }
+        answer = requests.get(
+            f"{emulator.graph_endpoint}/users/maria@example.com/calendarView",
+            params={"startDateTime": "2026-11-02T00:00:00Z", "endDateTime": "2026-11-03T00:00:00Z"},
+            headers=headers,
+            timeout=10,
+        ).json()
+        (event,) = answer["value"]
+        assert event["start"] == {
+            "dateTime": "2026-11-02T04:00:00.0000000",
+            "timeZone": "Eastern Standard Time",
+        }
+
+
+class TestTimeRoundTrip:
+    """What the emulator writes, the connector reads back to the same instant."""
+
+    @given(
+        st.datetimes(
+            min_value=datetime(2000, 1, 1),
+            max_value=datetime(2100, 1, 1),
+            timezones=st.just(UTC),
+        ),
+        st.sampled_from(
+            ["UTC", "W. Europe Standard Time", "India Standard Time", "Pacific Standard Time"]
+        ),
+    )
+    def test_round_trip(self, moment: datetime, name: str) -> None:
+        text = format_local(moment, zone(name))
+        assert len(text.rpartition(".")[2]) == 7
+        assert parse_graph_time({"dateTime": text, "timeZone": name}) == moment
+
+    def test_seventh_digit(self) -> None:
+        parsed = parse_graph_time({"dateTime": "2026-11-16T09:00:00.1234560", "timeZone": "UTC"})
+        assert parsed == datetime(2026, 11, 16, 9, tzinfo=UTC) + timedelta(microseconds=123456)
+
+    def test_windows_names_both_ways(self) -> None:
+        assert windows_name("America/New_York") == "Eastern Standard Time"
+        assert zone_named("Eastern Standard Time") == zone("America/New_York")
+        assert zone_named("Asia/Kolkata") is not None
+        assert zone_named("Not A Zone") is None
