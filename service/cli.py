@@ -31,7 +31,8 @@ from service.wiring import build_connector, build_mailer, load_roster
 EXIT_OK, EXIT_SOME_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 T = TypeVar("T")
 
-stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+#: wide enough for email addresses when stderr is a file or a pipe (rich assumes 80 there)
+stderr = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 120)
 
 
 def problem(message: str) -> None:

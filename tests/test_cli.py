@@ -80,7 +80,8 @@ class TestRun:
         assert hold["start"] == "2026-11-23T09:00:00+01:00"
         assert hold["end"] == "2026-11-23T09:30:00+01:00"
         assert ann["email"]["sent"] is True  # type: ignore[index]
-        assert ann["errors"] == [] and cy["errors"] == []
+        assert ann["errors"] == []
+        assert cy["errors"] == []
 
     def test_dry_run_writes_nothing(
         self, run_kindly: RunKindly, org: dict[str, str], tmp_path: Path
@@ -91,15 +92,17 @@ class TestRun:
         assert not (tmp_path / "out").exists()
 
     def test_one_manager(self, run_kindly: RunKindly, org: dict[str, str]) -> None:
-        done = run_kindly("run", "--once", "--now", NOW, "--json", "--manager", "CY@example.com",
-                          env=org)
+        done = run_kindly(
+            "run", "--once", "--now", NOW, "--json", "--manager", "CY@example.com", env=org
+        )
         assert [line["manager"] for line in lines(done.stdout)] == ["cy@example.com"]
 
     def test_human_summary_on_stderr(self, run_kindly: RunKindly, org: dict[str, str]) -> None:
         done = run_kindly("run", "--once", "--now", NOW, env=org)
         assert done.returncode == 0
         assert done.stdout == ""
-        assert "ann@example.com" in done.stderr and "Digests are in" in done.stderr
+        assert "ann@example.com" in done.stderr
+        assert "Digests are in" in done.stderr
 
 
 class TestProblems:
@@ -116,7 +119,9 @@ class TestProblems:
         self, run_kindly: RunKindly, org: dict[str, str], tmp_path: Path
     ) -> None:
         roster = Path(org["KINDLY_ROSTER_FILE"])
-        roster.write_text(ROSTER.replace("timezone: Europe/Amsterdam", "timezone: Europe/Amsterdan", 1))
+        roster.write_text(
+            ROSTER.replace("timezone: Europe/Amsterdam", "timezone: Europe/Amsterdan", 1)
+        )
         done = run_kindly("run", "--once", "--now", NOW, "--json", env=org)
         assert done.returncode == 2
         assert done.stdout == ""
@@ -133,17 +138,21 @@ class TestProblems:
         done = run_kindly("run", "--once", "--now", NOW, "--json", env=org)
         assert done.returncode == 1
         ann, cy = lines(done.stdout)
-        assert ann["errors"] and ann["email"] is None
-        assert cy["errors"] == [] and cy["email"]["sent"] is True  # type: ignore[index]
+        assert ann["errors"]
+        assert ann["email"] is None
+        assert cy["errors"] == []
+        assert cy["email"]["sent"] is True
         (line,) = done.stderr.strip().splitlines()
-        assert line.startswith("kindly: ann@example.com: ") and "ann@example.com.ics" in line
+        assert line.startswith("kindly: ann@example.com: ")
+        assert "ann@example.com.ics" in line
         assert "Traceback" not in done.stderr
 
     def test_missing_calendar(self, run_kindly: RunKindly, org: dict[str, str]) -> None:
         (Path(org["KINDLY_ICS__DIR"]) / "cy@example.com.ics").unlink()
         done = run_kindly("run", "--once", "--now", NOW, env=org)
         assert done.returncode == 1
-        assert "kindly: cy@example.com: " in done.stderr and "KINDLY_ICS__DIR" in done.stderr
+        assert "kindly: cy@example.com: " in done.stderr
+        assert "KINDLY_ICS__DIR" in done.stderr
 
     def test_unknown_manager_is_status_2(self, run_kindly: RunKindly, org: dict[str, str]) -> None:
         done = run_kindly("run", "--once", "--manager", "zed@example.com", env=org)
@@ -152,11 +161,13 @@ class TestProblems:
 
     def test_run_needs_once(self, run_kindly: RunKindly, org: dict[str, str]) -> None:
         done = run_kindly("run", env=org)
-        assert done.returncode == 2 and "kindly worker" in done.stderr
+        assert done.returncode == 2
+        assert "kindly worker" in done.stderr
 
     def test_bad_now(self, run_kindly: RunKindly, org: dict[str, str]) -> None:
         done = run_kindly("run", "--once", "--now", "monday", env=org)
-        assert done.returncode == 2 and "ISO 8601" in done.stderr
+        assert done.returncode == 2
+        assert "ISO 8601" in done.stderr
 
 
 class TestPreviewAndCheck:
@@ -164,8 +175,9 @@ class TestPreviewAndCheck:
 
     def test_preview(self, run_kindly: RunKindly, org: dict[str, str], tmp_path: Path) -> None:
         out = tmp_path / "digest.html"
-        done = run_kindly("preview", "--manager", "ann@example.com", "--now", NOW,
-                          "--out", str(out), env=org)
+        done = run_kindly(
+            "preview", "--manager", "ann@example.com", "--now", NOW, "--out", str(out), env=org
+        )
         assert done.returncode == 0, done.stderr
         assert "<html" in out.read_text().lower()
         assert not (tmp_path / "out").exists()

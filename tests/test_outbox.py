@@ -35,8 +35,9 @@ class TestFileMailer:
         assert ledger == {
             result.message_id: {"manager": "maria@example.com", "file": "maria@example.com.eml"}
         }
-        assert await mailer.already_sent(result.message_id, manager="maria@example.com",
-                                         week="2026-W48")
+        assert await mailer.already_sent(
+            result.message_id, manager="maria@example.com", week="2026-W48"
+        )
 
     async def test_second_send_is_a_no_op(self, tmp_path: Path) -> None:
         mailer = FileMailer(tmp_path)

@@ -51,7 +51,8 @@ class TestEnvironment:
         assert s.ics.holds_path == Path("/srv/cal/holds")
         assert s.email.from_ == "coach@example.com"
         assert s.work_start == time(8, 30)
-        assert s.smtp.password is not None and "s3cret" not in repr(s)
+        assert s.smtp.password is not None
+        assert "s3cret" not in repr(s)
 
     def test_dotenv(self, tmp_path: Path) -> None:
         (tmp_path / ".env").write_text("KINDLY_CADENCE_DAYS=21\nKINDLY_LANGUAGE=nl\n")
@@ -65,8 +66,11 @@ class TestBadValues:
     @pytest.mark.parametrize(
         ("name", "value", "expected"),
         [
-            ("KINDLY_CALENDAR", "gmail", "KINDLY_CALENDAR='gmail': Input should be 'ics', "
-             "'google' or 'outlook'"),
+            (
+                "KINDLY_CALENDAR",
+                "gmail",
+                "KINDLY_CALENDAR='gmail': Input should be 'ics', 'google' or 'outlook'",
+            ),
             ("KINDLY_HOLDS__DURATION_MINUTES", "ten", "KINDLY_HOLDS__DURATION_MINUTES='ten': "),
             ("KINDLY_TIMEZONE", "Mars/Base", "unknown time zone 'Mars/Base'"),
             ("KINDLY_EMAIL__FROM", "nobody", "KINDLY_EMAIL__FROM='nobody': value is not a valid"),
