@@ -27,6 +27,7 @@ from service.model import Manager
 from service.pipeline import ManagerOutcome, RunContext, run_all, run_manager
 from service.settings import Settings, load_settings
 from service.wiring import build_connector, build_mailer, load_roster
+from service.worker_cli import status, worker
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 T = TypeVar("T")
@@ -278,6 +279,10 @@ async def _check_redis(settings: Settings) -> list[str]:
     finally:
         await client.aclose()
     return []
+
+
+cli.add_command(worker)
+cli.add_command(status)
 
 
 def main() -> None:

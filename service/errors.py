@@ -11,6 +11,7 @@ says what is wrong and how to fix it, and fields that carry the data::
      │    ├── ProviderUnavailable    5xx, network, timeouts — transient
      │    ├── AuthFailed             credentials, scopes, unknown user
      │    └── CalendarDataError      a calendar we cannot read (malformed, missing, too big)
+     ├── LedgerUnavailable      Redis did not answer the worker's ledger — transient
      └── DeliveryError          the digest could not be sent (.transient)
 
 Provider and library exceptions are translated into these once, at the edge
@@ -101,6 +102,12 @@ class AuthFailed(ConnectorError):
 
 class CalendarDataError(ConnectorError):
     """A calendar exists but cannot be read (malformed, missing, over a limit)."""
+
+
+class LedgerUnavailable(KindlyError):
+    """Redis did not answer a ledger call; the work is retried later."""
+
+    transient = True
 
 
 class DeliveryError(KindlyError):

@@ -131,7 +131,7 @@ async def _run(
 ) -> ManagerOutcome:
     settings = ctx.settings
     policy = settings.policy()
-    tz = await _zone_of(manager, ctx)
+    tz = await zone_of(manager, ctx.connector, settings)
     local_now = now.astimezone(tz)
     week = iso_week(local_now)
     language = manager.language or settings.language
@@ -178,11 +178,11 @@ async def _run(
     return replace(outcome, email=EmailOutcome(result.message_id, sent=result.sent))
 
 
-async def _zone_of(manager: Manager, ctx: RunContext) -> ZoneInfo:
+async def zone_of(manager: Manager, connector: CalendarConnector, settings: Settings) -> ZoneInfo:
     """The roster's zone, else the calendar's, else KINDLY_TIMEZONE."""
     if manager.timezone:
         return ZoneInfo(manager.timezone)
-    return await ctx.connector.timezone(manager.email) or ZoneInfo(ctx.settings.timezone)
+    return await connector.timezone(manager.email) or ZoneInfo(settings.timezone)
 
 
 def _held(analysis: TeamAnalysis, tz: ZoneInfo) -> dict[str, str | None]:

@@ -104,6 +104,24 @@ class WorkerConfig(_Section):
     max_tries: int = Field(default=5, ge=1)
 
 
+class Limits(_Section):
+    """Worker tuning shared by every worker (``KINDLY_LIMITS__*``)."""
+
+    #: messages per minute per sender mailbox, shared by all workers (Exchange Online: 30)
+    send_per_minute: int = Field(default=30, ge=1)
+    #: seconds between planner runs
+    plan_every_seconds: float = Field(default=900.0, gt=0)
+    #: jobs start spread over this many seconds (per manager, deterministic)
+    stagger_seconds: float = Field(default=60.0, ge=0)
+    #: first retry delay after a transient failure; doubles each try up to the maximum
+    retry_base_seconds: float = Field(default=30.0, ge=0)
+    retry_max_seconds: float = Field(default=900.0, ge=0)
+    #: runs of one digest (crashes included) before it is marked failed; 0 = 3 x max_tries
+    max_attempts: int = Field(default=0, ge=0)
+    #: on SIGTERM, seconds a running job gets to finish before it is handed back
+    shutdown_grace_seconds: int = Field(default=25, ge=0)
+
+
 class HoldsSettings(_Section):
     enabled: bool = True
     duration_minutes: int = Field(default=30, ge=15, le=240)
@@ -135,6 +153,7 @@ class Settings(BaseSettings):
     smtp: SmtpSettings = SmtpSettings()
     redis_url: str = "redis://localhost:6379"
     worker: WorkerConfig = WorkerConfig()
+    limits: Limits = Limits()
     holds: HoldsSettings = HoldsSettings()
     cadence_days: int = Field(default=14, ge=1, le=365)
     lookback_days: int = Field(default=56, ge=7, le=366)

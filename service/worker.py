@@ -1,0 +1,437 @@
+"""The arq worker: a planner that queues each manager's weekly digest, and a thin job.
+
+``kindly worker`` (or ``arq service.worker.WorkerSettings``) runs it. How it
+lives with arq's semantics:
+
+- jobs run at least once, so the job only calls :func:`service.pipeline.run_manager`,
+  whose side effects are idempotent (holds by key at the provider, mail by the ledger);
+- the job id is (manager, ISO week) and results are not kept, so a finished or
+  failed job never blocks the planner from queueing that digest again;
+- the planner runs at start and every ``KINDLY_LIMITS__PLAN_EVERY_SECONDS`` and
+  re-queues every due digest that is neither sent nor failed for good: it is also
+  the reconciler for jobs lost to crashes past ``max_tries``, expiry or downtime;
+- transient failures are retried with arq's ``Retry`` and a doubling delay up to
+  ``KINDLY_WORKER__MAX_TRIES``; after that the planner tries again, until
+  ``KINDLY_LIMITS__MAX_ATTEMPTS`` runs have started, then the digest is failed;
+- arq's poll loop stops at the first Redis error; :class:`KindlyWorker` waits and
+  polls again instead, so a Redis restart does not end the worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+import logging
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from arq import Retry
+from arq.connections import ArqRedis, RedisSettings
+from arq.worker import Function, Worker, func
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from connectors.base import CalendarConnector
+from service.errors import ConfigError, KindlyError
+from service.ledger import UNREACHABLE, DigestState, RedisLedger
+from service.model import Event, HoldRequest, Interval, Manager, PlacedHold, Roster
+from service.pipeline import ManagerOutcome, RunContext, run_manager, zone_of
+from service.planner import Action, backoff, decide, hashed, job_id, local_week, stagger
+from service.settings import Limits, Settings, load_settings
+from service.wiring import build_connector, build_mailer, load_roster
+
+log = logging.getLogger("kindly.worker")
+QUEUE = "kindly:queue"
+HEALTH_KEY = "kindly:worker:health"
+JOB = "digest"
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class FixedClock:
+    at: datetime
+
+    def now(self) -> datetime:
+        return self.at
+
+
+@dataclass(frozen=True, slots=True)
+class OffsetClock:
+    """Starts at ``anchor`` and runs at real speed (``kindly worker --now``)."""
+
+    anchor: datetime
+    started: float = field(default_factory=time.monotonic)
+
+    def now(self) -> datetime:
+        return self.anchor + timedelta(seconds=time.monotonic() - self.started)
+
+
+# Provider calls made by the current job (one Counter per job task).
+_calls: contextvars.ContextVar[Counter[str]] = contextvars.ContextVar("kindly_calls")
+
+
+class CountingConnector:
+    """Counts the provider calls each job makes, for its log line."""
+
+    def __init__(self, inner: CalendarConnector) -> None:
+        self.inner = inner
+
+    def _count(self, name: str) -> None:
+        calls = _calls.get(None)
+        if calls is not None:
+            calls[name] += 1
+
+    async def timezone(self, manager: str) -> ZoneInfo | None:
+        self._count("timezone")
+        return await self.inner.timezone(manager)
+
+    async def events(
+        self, manager: str, start: datetime, end: datetime, *, tz: ZoneInfo
+    ) -> Sequence[Event]:
+        self._count("events")
+        return await self.inner.events(manager, start, end, tz=tz)
+
+    async def busy(
+        self, manager: str, people: Sequence[str], start: datetime, end: datetime, *, tz: ZoneInfo
+    ) -> Mapping[str, Sequence[Interval] | None]:
+        self._count("busy")
+        return await self.inner.busy(manager, people, start, end, tz=tz)
+
+    async def create_hold(self, manager: str, hold: HoldRequest) -> PlacedHold:
+        self._count("create_hold")
+        return await self.inner.create_hold(manager, hold)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+@dataclass
+class WorkerState:
+    """What ``on_startup`` builds once and every job shares."""
+
+    settings: Settings
+    limits: Limits
+    roster: Roster
+    run: RunContext
+    ledger: RedisLedger
+    clock: Clock
+    zones: dict[str, ZoneInfo] = field(default_factory=dict)
+    planner: asyncio.Task[None] | None = None
+
+    def manager(self, key: str) -> Manager | None:
+        """The roster's manager whose hashed address is ``key``."""
+        return next((m for m in self.roster.managers if hashed(m.email) == key), None)
+
+    @property
+    def max_attempts(self) -> int:
+        return self.limits.max_attempts or 3 * self.settings.worker.max_tries
+
+    async def zone(self, manager: Manager) -> ZoneInfo:
+        if manager.email not in self.zones:
+            self.zones[manager.email] = await zone_of(manager, self.run.connector, self.settings)
+        return self.zones[manager.email]
+
+
+def _log(event: str, **fields: Any) -> None:
+    log.info(json.dumps({"event": event, **fields}, sort_keys=True, default=str))
+
+
+# start-up and shutdown
+
+
+async def on_startup(ctx: dict[str, Any]) -> None:
+    """Build settings, roster, connector, mailer and ledger once; start the planner."""
+    settings: Settings = ctx.get("settings") or load_settings()
+    limits: Limits = ctx.get("limits") or settings.limits
+    clock: Clock = ctx.get("clock") or SystemClock()
+    roster = await load_roster(settings)
+    redis: Redis = Redis.from_url(settings.redis_url, socket_connect_timeout=5)
+    ledger = RedisLedger(redis)
+    connector = CountingConnector(build_connector(settings))
+    run = RunContext(settings, connector, build_mailer(settings), holds_ledger=ledger)
+    state = WorkerState(settings, limits, roster, run, ledger, clock)
+    ctx["kindly"] = state
+    _log("worker_started", managers=len(roster.managers), now=clock.now().isoformat())
+    if ctx.get("burst"):
+        await plan(ctx)
+    else:
+        state.planner = asyncio.create_task(_planner_loop(ctx))
+
+
+async def on_shutdown(ctx: dict[str, Any]) -> None:
+    state: WorkerState | None = ctx.get("kindly")
+    if state is None:
+        return
+    if state.planner is not None:
+        state.planner.cancel()
+    await state.run.mailer.aclose()
+    await state.run.connector.aclose()
+    await state.ledger.redis.aclose()
+
+
+# the planner
+
+
+@dataclass(frozen=True, slots=True)
+class PlanSummary:
+    due: int = 0
+    enqueued: int = 0
+    gave_up: int = 0
+    done: int = 0
+
+
+async def plan(ctx: dict[str, Any]) -> PlanSummary:
+    """Queue every due, unsettled digest; fail the ones that ran too often without a result."""
+    state: WorkerState = ctx["kindly"]
+    pool: ArqRedis = ctx["redis"]
+    now = state.clock.now()
+    managers = state.roster.managers
+    zones = [await state.zone(m) for m in managers]
+    pairs = [(m.email, local_week(now, tz)) for m, tz in zip(managers, zones, strict=True)]
+    records = await state.ledger.digests(pairs)
+    attempts = await state.ledger.attempts(pairs)
+    counts: Counter[Action] = Counter()
+    enqueued = 0
+    for manager, tz, record, tries in zip(managers, zones, records, attempts, strict=True):
+        decision = decide(
+            manager.email,
+            now=now,
+            tz=tz,
+            day=state.settings.digest_day,
+            hour=state.settings.digest_hour,
+            settled=record.settled,
+            attempts=tries,
+            max_attempts=state.max_attempts,
+        )
+        counts[decision.action] += 1
+        if decision.action is Action.ENQUEUE:
+            window = 0.0 if ctx.get("burst") else state.limits.stagger_seconds
+            delay = stagger(manager.email, window)
+            job = await pool.enqueue_job(
+                JOB,
+                hashed(manager.email),
+                decision.week,
+                _job_id=job_id(manager.email, decision.week),
+                _defer_by=delay or None,
+            )
+            enqueued += job is not None
+        elif decision.action is Action.GIVE_UP:
+            await state.ledger.record_failed(
+                manager.email,
+                decision.week,
+                f"gave up after {tries} runs without a result (the job crashed or timed out "
+                "each time); see the worker log",
+            )
+    summary = PlanSummary(
+        due=counts[Action.ENQUEUE] + counts[Action.GIVE_UP],
+        enqueued=enqueued,
+        gave_up=counts[Action.GIVE_UP],
+        done=counts[Action.DONE],
+    )
+    _log("planned", now=now.isoformat(), **asdict(summary))
+    return summary
+
+
+async def _planner_loop(ctx: dict[str, Any]) -> None:
+    state: WorkerState = ctx["kindly"]
+    while True:
+        try:
+            await plan(ctx)
+        except (KindlyError, RedisError, *UNREACHABLE) as exc:
+            log.warning("planner run skipped: %s", exc)
+        await asyncio.sleep(state.limits.plan_every_seconds)
+
+
+# the job
+
+
+async def digest(ctx: dict[str, Any], manager_key: str, week: str) -> str:
+    """One manager's weekly run: the pipeline, then the ledger says how it ended.
+
+    Jobs carry the hashed address (arq logs job ids and arguments), never the address.
+    """
+    state: WorkerState = ctx["kindly"]
+    started = time.monotonic()
+    calls: Counter[str] = Counter()
+    _calls.set(calls)
+    outcome = "error"
+    try:
+        outcome = await _digest(state, manager_key, week, job_try=int(ctx.get("job_try", 1)))
+        return outcome
+    except Retry:
+        outcome = "retry"
+        raise
+    finally:
+        _log(
+            "job",
+            manager=manager_key,
+            week=week,
+            outcome=outcome,
+            job_try=ctx.get("job_try", 1),
+            duration_ms=round((time.monotonic() - started) * 1000),
+            requests=dict(calls),
+        )
+
+
+async def _digest(state: WorkerState, manager_key: str, week: str, *, job_try: int) -> str:
+    manager = state.manager(manager_key)
+    if manager is None:
+        return "not_in_roster"
+    now = state.clock.now()
+    if local_week(now, await state.zone(manager)) != week:
+        return "stale"  # the week is over; next week's digest replaces it
+    try:
+        if (await state.ledger.digest(manager.email, week)).settled:
+            return "already_settled"
+        await state.ledger.count_attempt(manager.email, week)
+        result = await run_manager(manager, state.run, now=now)
+        return await _settle(state, result, week, job_try=job_try)
+    except KindlyError as exc:  # the ledger itself is unreachable
+        raise Retry(defer=_delay(state, job_try)) from exc
+
+
+async def _settle(state: WorkerState, result: ManagerOutcome, week: str, *, job_try: int) -> str:
+    ledger, manager = state.ledger, result.manager
+    if result.ok and result.email is not None:
+        await ledger.record_sent(manager, week, result.email.message_id)
+        return "sent" if result.email.sent else "already_sent"
+    reason = "; ".join(result.errors) or "the run produced no digest"
+    if not result.transient:
+        await ledger.record_failed(manager, week, reason)
+        return "failed"
+    await ledger.record_pending(manager, week, f"retrying: {reason}")
+    if job_try < state.settings.worker.max_tries:
+        raise Retry(defer=_delay(state, job_try))
+    return "retry_later"  # the planner queues it again on its next run
+
+
+def _delay(state: WorkerState, job_try: int) -> float:
+    limits = state.limits
+    return backoff(job_try, base=limits.retry_base_seconds, cap=limits.retry_max_seconds)
+
+
+# the arq worker
+
+
+class KindlyWorker(Worker):
+    """arq's worker, except that a Redis error pauses the poll loop instead of ending it."""
+
+    _redis_down_since: float | None = None
+    #: pause between polls while Redis does not answer
+    redis_retry_seconds = 1.0
+
+    async def _poll_iteration(self) -> None:
+        try:
+            await super()._poll_iteration()
+        except (RedisError, *UNREACHABLE) as exc:
+            if self._redis_down_since is None:
+                self._redis_down_since = time.monotonic()
+                log.warning("Redis is not answering (%s); polling again until it does", exc)
+            await asyncio.sleep(self.redis_retry_seconds)
+        else:
+            if self._redis_down_since is not None:
+                down = time.monotonic() - self._redis_down_since
+                log.info("Redis is back after %.1f s", down)
+                self._redis_down_since = None
+
+
+def digest_function(settings: Settings) -> Function:
+    return func(
+        digest,
+        name=JOB,
+        timeout=settings.worker.job_timeout,
+        max_tries=settings.worker.max_tries,
+        keep_result=0,  # a kept result would block the (manager, week) job id
+    )
+
+
+def redis_settings(settings: Settings, *, patient: bool) -> RedisSettings:
+    """arq's connection; a long-running worker waits for Redis at start instead of exiting."""
+    base = RedisSettings.from_dsn(settings.redis_url)
+    base.conn_retries = 24 * 3600 if patient else 5
+    return base
+
+
+def create_worker(
+    settings: Settings,
+    limits: Limits,
+    *,
+    clock: Clock | None = None,
+    burst: bool = False,
+    handle_signals: bool = True,
+) -> KindlyWorker:
+    """The worker ``kindly worker`` runs (and tests drive in-process)."""
+    return KindlyWorker(
+        functions=[digest_function(settings)],
+        queue_name=QUEUE,
+        redis_settings=redis_settings(settings, patient=not burst),
+        burst=burst,
+        on_startup=on_startup,
+        on_shutdown=on_shutdown,
+        handle_signals=handle_signals,
+        job_completion_wait=limits.shutdown_grace_seconds,
+        max_jobs=settings.worker.max_jobs,
+        job_timeout=settings.worker.job_timeout,
+        max_tries=settings.worker.max_tries,
+        keep_result=0,
+        health_check_interval=30,
+        health_check_key=HEALTH_KEY,
+        ctx={"settings": settings, "limits": limits, "clock": clock, "burst": burst},
+    )
+
+
+def _boot_settings() -> Settings:
+    """Settings for ``arq service.worker.WorkerSettings``; on_startup reports bad ones."""
+    try:
+        return load_settings()
+    except ConfigError:
+        return Settings.model_construct()
+
+
+_boot = _boot_settings()
+
+
+class WorkerSettings:
+    """For ``arq service.worker.WorkerSettings``; ``kindly worker`` is the same worker."""
+
+    functions = (digest_function(_boot),)
+    queue_name = QUEUE
+    redis_settings = redis_settings(_boot, patient=True)
+    on_startup = on_startup
+    on_shutdown = on_shutdown
+    max_jobs = _boot.worker.max_jobs
+    job_timeout = _boot.worker.job_timeout
+    max_tries = _boot.worker.max_tries
+    keep_result = 0
+    health_check_interval = 30
+    health_check_key = HEALTH_KEY
+    job_completion_wait = 25
+
+
+__all__ = [
+    "DigestState",
+    "FixedClock",
+    "KindlyWorker",
+    "OffsetClock",
+    "SystemClock",
+    "WorkerSettings",
+    "create_worker",
+    "digest",
+    "plan",
+    "zone_of",
+]

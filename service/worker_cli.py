@@ -1,0 +1,204 @@
+"""``kindly worker`` and ``kindly status`` (DESIGN.md "CLI"); service/cli.py registers them.
+
+Kept apart from service/cli.py so the CLI does not import arq unless these run.
+Exit status as elsewhere: 0 fine, 1 Redis or the work failed, 2 bad settings or roster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+import click
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from rich.console import Console
+from rich.table import Table
+
+from service.errors import ConfigError, KindlyError, RosterError
+from service.ledger import UNREACHABLE, DigestRecord, DigestState, RedisLedger
+from service.planner import due_at, local_week
+from service.settings import Limits, Settings, load_settings
+from service.wiring import build_connector, load_roster
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+T = TypeVar("T")
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _problem(message: str) -> None:
+    for line in message.splitlines():
+        click.echo(f"kindly: {line}", err=True)
+
+
+def _instant(value: str | None, settings: Settings) -> datetime | None:
+    """``--now``: ISO 8601; without an offset it is read in KINDLY_TIMEZONE."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not an ISO 8601 date-time such as 2026-11-23T08:00:00+01:00",
+            param_hint="--now",
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(settings.timezone))
+
+
+def _configuration() -> tuple[Settings, Limits]:
+    try:
+        settings = load_settings()
+        return settings, settings.limits
+    except ConfigError as exc:
+        _problem(str(exc))
+        raise SystemExit(EXIT_BAD_INPUT) from None
+
+
+def _guarded(work: Coroutine[Any, Any, T]) -> T:
+    try:
+        return asyncio.run(work)
+    except (ConfigError, RosterError) as exc:
+        _problem(str(exc))
+        raise SystemExit(EXIT_BAD_INPUT) from None
+    except KindlyError as exc:
+        _problem(str(exc))
+        raise SystemExit(EXIT_FAILED) from None
+
+
+@click.command()
+@click.option("--now", "now_given", metavar="ISO8601", help="Start the clock here (tests, demos).")
+@click.option("--burst", is_flag=True, help="Plan once, work off the queue, exit.")
+@click.option(
+    "--check", is_flag=True, help="Health probe: exit 0 when Redis and settings are fine."
+)
+def worker(now_given: str | None, burst: bool, check: bool) -> None:
+    """Run the weekly digests on Redis: the planner at start and every 15 minutes, then the jobs."""
+    settings, limits = _configuration()
+    if check:
+        raise SystemExit(_guarded(_check(settings)))
+    from service.worker import OffsetClock, SystemClock, create_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    anchor = _instant(now_given, settings)
+    clock = OffsetClock(anchor) if anchor else SystemClock()
+    _guarded(load_roster(settings))  # a bad roster stops here with one line, not a traceback
+    arq_worker = create_worker(settings, limits, clock=clock, burst=burst)
+    try:
+        arq_worker.run()
+    except (RedisError, *UNREACHABLE) as exc:
+        _problem(f"KINDLY_REDIS_URL={_safe_url(settings)}: Redis is not answering ({exc})")
+        raise SystemExit(EXIT_FAILED) from None
+    except KindlyError as exc:
+        _problem(str(exc))
+        raise SystemExit(EXIT_FAILED) from None
+    raise SystemExit(EXIT_FAILED if arq_worker.jobs_failed else EXIT_OK)
+
+
+async def _check(settings: Settings) -> int:
+    roster = await load_roster(settings)
+    client: Redis = Redis.from_url(settings.redis_url, socket_connect_timeout=3)
+    try:
+        await client.ping()
+        from service.worker import HEALTH_KEY
+
+        beat = await client.get(HEALTH_KEY)
+    except (RedisError, *UNREACHABLE) as exc:
+        _problem(f"KINDLY_REDIS_URL={_safe_url(settings)}: Redis is not answering ({exc})")
+        return EXIT_FAILED
+    finally:
+        await client.aclose()
+    heartbeat = beat.decode() if beat else "no worker has reported yet"
+    stderr.print(f"worker check: ok — Redis answers, {len(roster.managers)} managers; {heartbeat}")
+    return EXIT_OK
+
+
+def _safe_url(settings: Settings) -> str:
+    """The Redis URL without its password."""
+    url = settings.redis_url
+    if "@" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+@dataclass(frozen=True, slots=True)
+class StatusLine:
+    manager: str
+    week: str
+    state: str
+    reason: str | None
+
+    def to_json(self) -> dict[str, str | None]:
+        return {
+            "manager": self.manager,
+            "week": self.week,
+            "state": self.state,
+            "reason": self.reason,
+        }
+
+
+def describe(record: DigestRecord, *, now: datetime, due: datetime, tz: ZoneInfo) -> StatusLine:
+    """One manager's line: sent, failed (why) or pending (why not yet)."""
+    if record.state is DigestState.SENT:
+        return StatusLine(record.manager, record.week, "sent", None)
+    if record.state is DigestState.FAILED:
+        return StatusLine(record.manager, record.week, "failed", record.reason)
+    if now < due:
+        reason = f"due {due.astimezone(tz):%a %d %b %H:%M} ({tz.key})"
+    elif record.state is DigestState.SENDING:
+        reason = record.reason or "being sent"
+    else:
+        reason = record.reason or "queued"
+    return StatusLine(record.manager, record.week, "pending", reason)
+
+
+@click.command()
+@click.option("--now", "now_given", metavar="ISO8601", help="Pin the clock (ISO 8601).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per manager on stdout.")
+def status(now_given: str | None, as_json: bool) -> None:
+    """Show this week's digests per manager: sent, pending, or failed with the reason."""
+    settings, _ = _configuration()
+    now = _instant(now_given, settings) or datetime.now().astimezone()
+    lines = _guarded(_status(settings, now))
+    if as_json:
+        for line in lines:
+            click.echo(json.dumps(line.to_json(), ensure_ascii=False, sort_keys=True))
+        return
+    table = Table(title=f"Kindly — digests at {now:%Y-%m-%d %H:%M %Z}")
+    for column in ("manager", "week", "state", "reason"):
+        table.add_column(column)
+    for line in lines:
+        table.add_row(line.manager, line.week, line.state, line.reason or "")
+    Console(highlight=False).print(table)
+
+
+async def _status(settings: Settings, now: datetime) -> list[StatusLine]:
+    from service.pipeline import zone_of
+
+    roster = await load_roster(settings)
+    connector = build_connector(settings)
+    client: Redis = Redis.from_url(settings.redis_url, socket_connect_timeout=3)
+    try:
+        zones = [await zone_of(m, connector, settings) for m in roster.managers]
+        pairs = [
+            (m.email, local_week(now, tz)) for m, tz in zip(roster.managers, zones, strict=True)
+        ]
+        records = await RedisLedger(client).digests(pairs)
+    finally:
+        await client.aclose()
+        await connector.aclose()
+    return [
+        describe(
+            record,
+            now=now,
+            due=due_at(now, tz, day=settings.digest_day, hour=settings.digest_hour),
+            tz=tz,
+        )
+        for record, tz in zip(records, zones, strict=True)
+    ]

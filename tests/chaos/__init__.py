@@ -1,0 +1,1 @@
+"""Crash, restart and fault runs of the worker (see chaos.py)."""

@@ -1,0 +1,137 @@
+"""`kindly worker` and `kindly status` as a user runs them (subprocesses, the demo org, db 11)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from tests.conftest import REPO, clean_environ
+
+REDIS_URL = "redis://127.0.0.1:6379/11"
+NOW = "2026-11-23T08:00:00+01:00"
+
+
+@pytest.fixture
+def org(tmp_path: Path) -> Iterator[dict[str, str]]:
+    shutil.copytree(REPO / "examples" / "calendars", tmp_path / "calendars")
+    client = redis.Redis.from_url(REDIS_URL)
+    client.flushdb()
+    yield {
+        "KINDLY_ROSTER_FILE": str(REPO / "examples" / "roster.yaml"),
+        "KINDLY_ICS__DIR": str(tmp_path / "calendars"),
+        "KINDLY_ICS__HOLDS_DIR": str(tmp_path / "holds"),
+        "KINDLY_EMAIL__OUTBOX_DIR": str(tmp_path / "outbox"),
+        "KINDLY_REDIS_URL": REDIS_URL,
+        "KINDLY_LIMITS__STAGGER_SECONDS": "0",
+        "PYTHONPATH": str(REPO),
+    }
+    client.flushdb()
+    client.close()
+
+
+def _command(name: str) -> list[str]:
+    return [sys.executable, "-c", f"from service.worker_cli import {name}; {name}()"]
+
+
+def _kindly(
+    name: str, *args: str, env: dict[str, str], cwd: Path
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*_command(name), *args],
+        env=clean_environ(env),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
+class TestCheck:
+    """`kindly worker --check` exits 0 only when settings and Redis are fine."""
+
+    def test_ok(self, org: dict[str, str], tmp_path: Path) -> None:
+        done = _kindly("worker", "--check", env=org, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert "3 managers" in done.stderr
+
+    def test_redis_down(self, org: dict[str, str], tmp_path: Path) -> None:
+        env = {**org, "KINDLY_REDIS_URL": "redis://:hunter2@127.0.0.1:1/0"}
+        done = _kindly("worker", "--check", env=env, cwd=tmp_path)
+        assert done.returncode == 1
+        assert "KINDLY_REDIS_URL" in done.stderr
+        assert "hunter2" not in done.stderr
+        assert "Traceback" not in done.stderr
+
+    def test_bad_settings(self, org: dict[str, str], tmp_path: Path) -> None:
+        env = {**org, "KINDLY_DIGEST_HOUR": "25", "KINDLY_LIMITS__SEND_PER_MINUTE": "-1"}
+        done = _kindly("worker", "--check", env=env, cwd=tmp_path)
+        assert done.returncode == 2
+        assert "KINDLY_DIGEST_HOUR" in done.stderr
+        assert "Traceback" not in done.stderr
+
+
+class TestBurstAndStatus:
+    """A burst run at a pinned hour sends what is due; status shows sent and pending."""
+
+    def test_demo_org(self, org: dict[str, str], tmp_path: Path) -> None:
+        done = _kindly("worker", "--burst", "--now", NOW, env=org, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        sent = sorted(p.name for p in (tmp_path / "outbox").glob("*/*.eml"))
+        assert sent == ["anouk@example.com.eml", "priya@example.com.eml"]
+
+        shown = _kindly("status", "--json", "--now", NOW, env=org, cwd=tmp_path)
+        assert shown.returncode == 0, shown.stderr
+        lines = [json.loads(line) for line in shown.stdout.splitlines()]
+        assert [(x["manager"], x["week"], x["state"]) for x in lines] == [
+            ("anouk@example.com", "2026-W48", "sent"),
+            ("daniel@example.com", "2026-W48", "pending"),
+            ("priya@example.com", "2026-W48", "sent"),
+        ]
+        assert lines[1]["reason"] == "due Mon 23 Nov 08:00 (America/New_York)"
+
+    def test_table(self, org: dict[str, str], tmp_path: Path) -> None:
+        shown = _kindly("status", "--now", NOW, env=org, cwd=tmp_path)
+        assert shown.returncode == 0, shown.stderr
+        assert "daniel@example.com" in shown.stdout
+        assert "pending" in shown.stdout
+
+
+class TestSigterm:
+    """SIGTERM lets the worker finish and exit cleanly."""
+
+    def test_graceful(self, org: dict[str, str], tmp_path: Path) -> None:
+        env = {**org, "KINDLY_LIMITS__PLAN_EVERY_SECONDS": "3600"}
+        process = subprocess.Popen(
+            [*_command("worker"), "--now", NOW],
+            env=clean_environ(env),
+            cwd=tmp_path,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            outbox = tmp_path / "outbox"
+            while len(list(outbox.glob("*/*.eml"))) < 2 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            os.kill(process.pid, signal.SIGTERM)
+            _, err = process.communicate(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+        assert process.returncode == 0, err
+        assert "shutdown on SIGTERM" in err
+        assert len(list(outbox.glob("*/*.eml"))) == 2
