@@ -203,9 +203,18 @@ def _credentials(settings: Settings) -> service_account.Credentials:
         ) from None
 
 
-def _ca_certs() -> str | None:
-    """The CA bundle OpenSSL uses (``SSL_CERT_FILE`` included); httplib2 has its own otherwise."""
-    return ssl.get_default_verify_paths().cafile
+def _ca_certs(settings: Settings) -> str | None:
+    """httplib2 reads neither CA-bundle variable and ships its own bundle, so pass one:
+    ``REQUESTS_CA_BUNDLE``/``SSL_CERT_FILE`` (settings), else the system's."""
+    bundle = settings.ca_bundle
+    if bundle is None:
+        return ssl.get_default_verify_paths().cafile
+    if not bundle.is_file():
+        raise ConfigError(
+            f"REQUESTS_CA_BUNDLE/SSL_CERT_FILE={bundle}: no such file; point it at a PEM file of "
+            "the CAs to trust, or unset it to use the system's"
+        )
+    return str(bundle)
 
 
 def from_settings(settings: Settings) -> GoogleConnector:
@@ -214,7 +223,7 @@ def from_settings(settings: Settings) -> GoogleConnector:
         api_endpoint=str(settings.google.api_endpoint),
         holds_enabled=settings.holds.enabled,
         max_concurrency=settings.google.max_concurrency,
-        ca_certs=_ca_certs(),
+        ca_certs=_ca_certs(settings),
     )
 
 
@@ -231,7 +240,7 @@ async def load_directory_roster(settings: Settings, *, sleep: Sleep | None = Non
         _credentials(settings),
         api_endpoint=str(settings.google.api_endpoint),
         max_concurrency=1,
-        ca_certs=_ca_certs(),
+        ca_certs=_ca_certs(settings),
         **options,
     )
     source = "Google Directory"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import ssl
 import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -170,6 +171,15 @@ def translate(
         return _http_error(exc, subject=subject, what=what, scopes=scopes)
     if isinstance(exc, RefreshError):
         return _refresh_error(exc, subject=subject, what=what, scopes=scopes)
+    untrusted = _untrusted_certificate(exc)
+    if untrusted is not None:
+        return ConnectorError(
+            f"Google's certificate is not trusted, so Kindly cannot {what} for {subject} "
+            f"({untrusted.verify_message or untrusted}); add the CA that signed it to the PEM "
+            "bundle named by REQUESTS_CA_BUNDLE or SSL_CERT_FILE, or fix "
+            "KINDLY_GOOGLE__API_ENDPOINT",
+            manager=subject,
+        )
     if isinstance(exc, (TransportError, httplib2.HttpLib2Error, OSError)):
         return ProviderUnavailable(
             f"Google could not be reached to {what} for {subject} ({exc}); "
@@ -177,6 +187,19 @@ def translate(
             manager=subject,
         )
     return ConnectorError(f"Google failed to {what} for {subject}: {exc}", manager=subject)
+
+
+def _untrusted_certificate(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The verification failure behind ``exc``: retrying cannot fix a trust problem."""
+    seen: BaseException | None = exc
+    visited: set[int] = set()
+    while seen is not None and id(seen) not in visited:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return seen
+        visited.add(id(seen))
+        wrapped = next((a for a in seen.args if isinstance(a, BaseException)), None)
+        seen = seen.__cause__ or wrapped
+    return None
 
 
 def _reason(exc: HttpError) -> tuple[str, str]:

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
+from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from google.auth.exceptions import TransportError
 from hypothesis import given
 from hypothesis import strategies as st
 
 from connectors.base import CalendarConnector
 from connectors.google import GoogleConnector, from_settings, load_directory_roster
 from connectors.google_mapping import hold_body, hold_key_of, to_event
-from connectors.google_transport import Backoff
+from connectors.google_transport import Backoff, translate
 from service.errors import (
     AuthFailed,
     ConfigError,
@@ -29,6 +32,7 @@ from service.model import Event, HoldKey, HoldRequest, Response, ShowAs, Status
 from service.settings import Settings
 from tests.emulators.google import KINDLY_SCOPES, Faults, GoogleEmulator
 from tests.emulators.google.faults import FaultKind
+from tests.emulators.graph.certs import make_certificate
 from tests.google_fixtures import RecordedSleep, connector_for, running, vcalendar, write_org
 
 AMS = ZoneInfo("Europe/Amsterdam")
@@ -450,6 +454,70 @@ class TestSettings:
     def test_unset_key_file(self) -> None:
         with pytest.raises(ConfigError, match="KINDLY_GOOGLE__SERVICE_ACCOUNT_FILE is not set"):
             from_settings(Settings(calendar="google"))
+
+
+@pytest.fixture
+def https_google(org: Path, tmp_path: Path) -> Iterator[tuple[GoogleEmulator, Path]]:
+    """The emulator on HTTPS with a self-signed certificate; the path is its CA bundle."""
+    tls = make_certificate(tmp_path / "tls")
+    with running(org, tls=tls) as emulator:
+        yield emulator, tls.cert
+
+
+class TestTrust:
+    """HTTPS trusts the standard CA-bundle variables, and an untrusted certificate is
+    one clear error that is not retried."""
+
+    async def test_ca_bundle_variable_is_trusted(
+        self,
+        https_google: tuple[GoogleEmulator, Path],
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        google, bundle = https_google
+        monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+        monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+        connector = from_settings(settings_for(google, tmp_path))
+        assert google.base_url.startswith("https://")
+        assert await connector.timezone(MARIA) == AMS
+        await connector.aclose()
+
+    async def test_untrusted_certificate_names_the_variables(
+        self,
+        https_google: tuple[GoogleEmulator, Path],
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        google, _ = https_google
+        for name in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
+            monkeypatch.delenv(name, raising=False)
+        connector = from_settings(settings_for(google, tmp_path))
+        with pytest.raises(ConnectorError, match="REQUESTS_CA_BUNDLE or SSL_CERT_FILE") as caught:
+            await connector.timezone(MARIA)
+        await connector.aclose()
+        assert not caught.value.transient
+        assert google.counts() == Counter()  # refused at the handshake, never asked
+
+    @pytest.mark.parametrize("wrapped", [False, True], ids=["raw", "inside-google-auth"])
+    def test_a_trust_failure_is_never_retried(self, wrapped: bool) -> None:
+        failure = ssl.SSLCertVerificationError(1, "certificate verify failed")
+        failure.verify_message = "self-signed certificate"
+        exc: Exception = failure
+        if wrapped:
+            # google-auth ships without annotations on its exceptions
+            exc = TransportError(failure)  # type: ignore[no-untyped-call]
+            exc.__cause__ = failure
+        error = translate(exc, subject=MARIA, what="list calendar events")
+        assert not error.transient
+        assert "self-signed certificate" in str(error)
+        assert error.manager == MARIA
+
+    def test_missing_bundle_file_is_a_config_error(
+        self, google: GoogleEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "nowhere.pem"))
+        with pytest.raises(ConfigError, match=r"REQUESTS_CA_BUNDLE/SSL_CERT_FILE=.*nowhere\.pem"):
+            from_settings(settings_for(google, tmp_path))
 
 
 class TestDirectoryRoster:

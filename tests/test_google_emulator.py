@@ -213,7 +213,8 @@ class TestBatchAndLog:
 
 
 class TestStandalone:
-    """`python -m tests.emulators.google` serves an org and writes a key file it trusts."""
+    """`python -m tests.emulators.google` serves an org, writes a key file it trusts and
+    prints its request counts when stopped."""
 
     def test_runs_and_reports_counts(self, tmp_path: Path) -> None:
         org = write_org(tmp_path / "org", {MARIA: WEEKLY})
@@ -244,4 +245,5 @@ class TestStandalone:
             assert json.loads(key.read_text())["token_uri"] == endpoint + "token"
         finally:
             process.terminate()
-            process.wait(timeout=10)
+            _, stderr = process.communicate(timeout=10)
+        assert json.loads(stderr) == {}, "the counts are printed when it is stopped"

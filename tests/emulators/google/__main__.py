@@ -6,13 +6,14 @@
 It writes a service-account key file it trusts (domain-wide delegation granted
 for Kindly's scopes) and prints the variables that point Kindly at it. Request
 counts per user and kind: ``curl http://127.0.0.1:8085/_emulator/requests``
-(also printed when it stops).
+(also printed on stderr when it stops, by Ctrl-C or ``kill``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -47,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  KINDLY_GOOGLE__API_ENDPOINT={emulator.base_url}", flush=True)
     print(f"  KINDLY_GOOGLE__SERVICE_ACCOUNT_FILE={args.service_account.resolve()}", flush=True)
     print(f"  KINDLY_GOOGLE__ADMIN_SUBJECT={admin}", flush=True)
+    # `kill` stops it as Ctrl-C does, so the counts are printed either way
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         emulator.serve_forever()
     except KeyboardInterrupt:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,6 +18,7 @@ from tests.emulators.google.auth import Authority
 from tests.emulators.google.faults import Faults
 from tests.emulators.google.keys import new_key, new_key_id, public_pem, service_account_info
 from tests.emulators.google.org import Org
+from tests.emulators.graph.certs import CertificatePair
 
 #: every scope Kindly may ask for; what an admin grants in the Admin console
 KINDLY_SCOPES = frozenset(
@@ -34,7 +36,8 @@ class GoogleEmulator:
     ``base_url`` is what ``KINDLY_GOOGLE__API_ENDPOINT`` points at; the token
     endpoint is ``base_url + "token"`` (the ``token_uri`` of the key files it
     hands out). ``faults`` can be replaced at any time; ``log`` records every
-    request.
+    request. With ``tls`` it speaks HTTPS only, as Google does, with a
+    certificate clients must be told to trust (``REQUESTS_CA_BUNDLE``).
     """
 
     def __init__(
@@ -45,11 +48,12 @@ class GoogleEmulator:
         port: int = 0,
         page_size: int = 250,
         directory_page_size: int = 100,
+        tls: CertificatePair | None = None,
     ) -> None:
         self.org = org
         self.authority = Authority(org)
-        self._server = ThreadingHTTPServer((host, port), _Handler)
-        self._server.daemon_threads = True
+        self.tls = tls
+        self._server = _Server((host, port), _Handler, tls)
         self.host, self.port = host, int(self._server.server_address[1])
         self.api = Api(
             org,
@@ -67,7 +71,8 @@ class GoogleEmulator:
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}/"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://{self.host}:{self.port}/"
 
     @property
     def token_uri(self) -> str:
@@ -151,12 +156,38 @@ class GoogleEmulator:
         self.stop()
 
 
-def request_counts(api: Api) -> dict[str, dict[str, int]]:
-    """Requests per impersonated user and kind, for the closing note and ``/_emulator``."""
+def request_counts(api: Api, *, since: int = 0) -> dict[str, dict[str, int]]:
+    """Requests per impersonated user and kind, for the closing note and ``/_emulator``;
+    ``since`` skips the log's first entries, so one run among several can be counted."""
     table: dict[str, Counter[str]] = {}
-    for entry in list(api.log):
+    for entry in list(api.log)[since:]:
         table.setdefault(entry.user or "-", Counter())[entry.kind] += 1
     return {user: dict(sorted(kinds.items())) for user, kinds in sorted(table.items())}
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        handler: type[BaseHTTPRequestHandler],
+        tls: CertificatePair | None,
+    ) -> None:
+        self.context: ssl.SSLContext | None = None
+        if tls is not None:
+            self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self.context.load_cert_chain(tls.cert, tls.key)
+        super().__init__(address, handler)
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        # the handshake runs in the request's own thread, so one bad client cannot stall accept
+        if self.context is not None:
+            try:
+                request = self.context.wrap_socket(request, server_side=True)
+            except (ssl.SSLError, OSError):
+                return
+        super().finish_request(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
