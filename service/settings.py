@@ -141,6 +141,7 @@ class Settings(BaseSettings):
         env_file=".env",
         extra="ignore",
         frozen=True,
+        populate_by_name=True,
     )
 
     calendar: Literal["ics", "google", "outlook"] = "ics"
