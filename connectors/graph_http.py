@@ -1,10 +1,12 @@
-"""Microsoft Graph over HTTP: msal client credentials, per-mailbox limits, retries, errors.
+"""Microsoft Graph over HTTP: msal client credentials, per-mailbox limits, $batch, retries.
 
 Everything msal and requests can raise is translated here, once, into
 :mod:`service.errors`; callers only see Graph's JSON or a Kindly error.
-Graph allows four concurrent requests per mailbox, so each mailbox has a
-semaphore of four; 429/503/504 are retried after ``Retry-After`` (seconds,
-fractions allowed) or an exponential backoff, with an injectable sleep.
+Graph allows four concurrent requests per mailbox, and runs the parts of a
+``$batch`` in parallel, so each mailbox has a gate of four slots and a batch
+takes one slot per part it holds for that mailbox. 429/503/504 are retried
+after ``Retry-After`` (seconds, fractions allowed) or an exponential backoff,
+with an injectable sleep; inside a batch, each part is retried on its own.
 """
 
 from __future__ import annotations
@@ -13,11 +15,14 @@ import asyncio
 import functools
 import ssl
 import threading
-from collections.abc import Awaitable, Callable, Mapping
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import certifi
 import msal
@@ -39,6 +44,8 @@ KNOWN_AUTHORITY_HOSTS = frozenset(
     }
 )
 MAILBOX_CONCURRENCY = 4
+#: Graph's limit on the requests in one $batch
+BATCH_LIMIT = 20
 TRANSIENT = frozenset({429, 503, 504})
 
 
@@ -51,13 +58,38 @@ class Credentials:
     authority_host: str
 
 
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One request of a ``$batch``: a path under the Graph root and what it is for."""
+
+    method: str
+    path: str
+    #: the mailbox whose concurrency slot the part takes (None: tenant-wide)
+    mailbox: str | None
+    what: str
+    permission: str
+    params: Mapping[str, str] = field(default_factory=dict)
+    body: Any = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    def url(self) -> str:
+        query = urlencode(self.params, quote_via=quote, safe="$,()'") if self.params else ""
+        return self.path + (("&" if "?" in self.path else "?") + query if query else "")
+
+
 class _TrustAdapter(HTTPAdapter):
-    """Trusts the system store (so SSL_CERT_FILE/SSL_CERT_DIR count) plus certifi's bundle;
-    a REQUESTS_CA_BUNDLE that requests passes as ``verify`` is added on top."""
+    """Trusts the system store and certifi's bundle, plus the CA bundle from settings
+    (REQUESTS_CA_BUNDLE / SSL_CERT_FILE, read by service/settings.py, not here)."""
+
+    def __init__(self, ca_bundle: Path | None, **kwargs: Any) -> None:
+        self.ca_bundle = ca_bundle
+        super().__init__(**kwargs)
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         context = ssl.create_default_context()
         context.load_verify_locations(certifi.where())
+        if self.ca_bundle is not None:
+            context.load_verify_locations(self.ca_bundle)
         kwargs["ssl_context"] = context
         super().init_poolmanager(*args, **kwargs)
 
@@ -65,10 +97,10 @@ class _TrustAdapter(HTTPAdapter):
 class _Session(requests.Session):
     """A session whose every request has a timeout, msal's included."""
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, ca_bundle: Path | None) -> None:
         super().__init__()
         self.timeout = timeout
-        adapter = _TrustAdapter(pool_connections=8, pool_maxsize=32)
+        adapter = _TrustAdapter(ca_bundle, pool_connections=8, pool_maxsize=32)
         self.mount("https://", adapter)
         self.mount("http://", HTTPAdapter(pool_connections=8, pool_maxsize=32))
 
@@ -79,6 +111,35 @@ class _Session(requests.Session):
 
 def _first_line(text: object) -> str:
     return str(text).strip().splitlines()[0] if str(text).strip() else ""
+
+
+class _Gate:
+    """A mailbox's four concurrency slots; a batch takes all the slots it needs at once,
+    so two batches never each hold some and wait forever for the rest."""
+
+    def __init__(self, size: int) -> None:
+        self.free = size
+        self._changed = asyncio.Condition()
+
+    async def acquire(self, slots: int) -> None:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.free >= slots)
+            self.free -= slots
+
+    async def release(self, slots: int) -> None:
+        async with self._changed:
+            self.free += slots
+            self._changed.notify_all()
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """A status, headers and JSON body: a whole response or one part of a batch."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: Any
+    reason: str = ""
 
 
 class GraphClient:
@@ -93,6 +154,7 @@ class GraphClient:
         max_attempts: int = 6,
         timeout: float = 30.0,
         workers: int = 32,
+        ca_bundle: Path | None = None,
     ) -> None:
         self.credentials = credentials
         self.endpoint = graph_endpoint.rstrip("/")
@@ -100,9 +162,9 @@ class GraphClient:
         self.scope = f"{parts.scheme}://{parts.netloc}/.default"
         self.sleep = sleep
         self.max_attempts = max_attempts
-        self.session = _Session(timeout)
+        self.session = _Session(timeout, ca_bundle)
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="graph")
-        self._gates: dict[str, asyncio.Semaphore] = {}
+        self._gates: dict[str, _Gate] = {}
         self._app: msal.ConfidentialClientApplication | None = None
         self._token_lock = threading.Lock()
 
@@ -175,11 +237,35 @@ class GraphClient:
 
     # -- calls (event loop) ----------------------------------------------------------------
 
-    def _gate(self, mailbox: str | None) -> asyncio.Semaphore:
-        key = (mailbox or "").lower()
-        if key not in self._gates:
-            self._gates[key] = asyncio.Semaphore(MAILBOX_CONCURRENCY)
-        return self._gates[key]
+    @asynccontextmanager
+    async def _slots(self, mailboxes: Sequence[str | None]) -> AsyncIterator[None]:
+        """One slot per request for its mailbox, taken in a fixed order (no lock cycles)."""
+        wanted = Counter((mailbox or "").lower() for mailbox in mailboxes)
+        async with AsyncExitStack() as stack:
+            for key in sorted(wanted):
+                gate = self._gates.setdefault(key, _Gate(MAILBOX_CONCURRENCY))
+                await gate.acquire(wanted[key])
+                stack.push_async_callback(gate.release, wanted[key])
+            yield
+
+    async def _exchange(
+        self, method: str, url: str, kwargs: Mapping[str, Any], slots: Sequence[str | None]
+    ) -> _Answer:
+        """One HTTP round trip (a token Graph refuses is renewed once); transient
+        statuses come back as they are, for the caller to retry."""
+        loop = asyncio.get_running_loop()
+        send = functools.partial(self._send, method, url, kwargs)
+        async with self._slots(slots):
+            token, response = await loop.run_in_executor(self._executor, send)
+        if response.status_code == 401:
+            await loop.run_in_executor(self._executor, self._forget, token)
+            async with self._slots(slots):
+                token, response = await loop.run_in_executor(self._executor, send)
+        try:
+            body = response.json() if response.content else None
+        except ValueError:
+            body = None
+        return _Answer(response.status_code, response.headers, body, response.reason or "")
 
     async def call(
         self,
@@ -198,26 +284,17 @@ class GraphClient:
         which Graph never carried out, is retried; a 503/504 may have been.
         """
         url = path if path.startswith(("https://", "http://")) else self.endpoint + path
-        loop = asyncio.get_running_loop()
-        refreshed = False
         attempt = 0
         while True:
-            async with self._gate(mailbox):
-                send = functools.partial(self._send, method, url, kwargs)
-                token, response = await loop.run_in_executor(self._executor, send)
-            status = response.status_code
-            if status < 300:
-                return response.json() if response.content else None
-            if status == 401 and not refreshed:
-                refreshed = True
-                await loop.run_in_executor(self._executor, self._forget, token)
-                continue
+            answer = await self._exchange(method, url, kwargs, [mailbox])
+            if answer.status < 300:
+                return answer.body
             attempt += 1
-            retryable = status in TRANSIENT if resend else status == 429
+            retryable = answer.status in TRANSIENT if resend else answer.status == 429
             if retryable and attempt < self.max_attempts:
-                await self.sleep(_delay(response, attempt))
+                await self.sleep(_delay(answer.headers, attempt))
                 continue
-            raise _graph_error(response, mailbox=mailbox, what=what, permission=permission)
+            raise _graph_error(answer, mailbox=mailbox, what=what, permission=permission)
 
     async def pages(
         self, path: str, *, mailbox: str | None, what: str, permission: str, **kwargs: Any
@@ -237,20 +314,150 @@ class GraphClient:
                 "GET", link, mailbox=mailbox, what=what, permission=permission, **rest
             )
 
+    async def batch(self, parts: Sequence[Part]) -> list[Any]:
+        """Each part's JSON answer, in order, sent as few ``$batch`` requests as the
+        limits allow (20 parts, four per mailbox); a part that keeps failing raises."""
+        if len(parts) == 1:
+            (part,) = parts
+            return [await self._one(part)]
+        results: list[Any] = [None] * len(parts)
+        attempts = [0] * len(parts)
+        pending = list(range(len(parts)))
+        while pending:
+            retry: list[int] = []
+            waits: list[float] = []
+            for chunk in _chunks(pending, parts):
+                answers = await self._send_batch([parts[i] for i in chunk])
+                for index, answer in zip(chunk, answers, strict=True):
+                    if answer.status < 300:
+                        results[index] = answer.body
+                        continue
+                    attempts[index] += 1
+                    if answer.status in TRANSIENT and attempts[index] < self.max_attempts:
+                        retry.append(index)
+                        waits.append(_delay(answer.headers, attempts[index]))
+                        continue
+                    part = parts[index]
+                    raise _graph_error(
+                        answer, mailbox=part.mailbox, what=part.what, permission=part.permission
+                    )
+            if retry:
+                await self.sleep(max(waits))
+            pending = retry
+        return results
+
+    async def batch_pages(self, parts: Sequence[Part]) -> list[list[dict[str, Any]]]:
+        """Every item of each part's collection; the next pages of all parts go in
+        batches too, round after round, until no part has an ``@odata.nextLink``."""
+        items: list[list[dict[str, Any]]] = [[] for _ in parts]
+        pending = list(enumerate(parts))
+        while pending:
+            pages = await self.batch([part for _, part in pending])
+            following = []
+            for (index, part), page in zip(pending, pages, strict=True):
+                items[index].extend((page or {}).get("value", []))
+                link = (page or {}).get("@odata.nextLink")
+                if link:
+                    following.append((index, self._next_part(part, str(link))))
+            pending = following
+        return items
+
+    def _next_part(self, part: Part, link: str) -> Part:
+        """The part that asks for the page ``link`` names (relative to the Graph root)."""
+        path = link[len(self.endpoint) :] if link.startswith(self.endpoint + "/") else link
+        return Part(part.method, path, part.mailbox, part.what, part.permission)
+
+    async def _one(self, part: Part) -> Any:
+        kwargs: dict[str, Any] = {"params": dict(part.params), "headers": dict(part.headers)}
+        if part.body is not None:
+            kwargs["json"] = part.body
+        return await self.call(
+            part.method,
+            part.path,
+            mailbox=part.mailbox,
+            what=part.what,
+            permission=part.permission,
+            **kwargs,
+        )
+
+    async def _send_batch(self, parts: Sequence[Part]) -> list[_Answer]:
+        """One ``$batch`` round trip holding a slot per part; its own 429/5xx are retried."""
+        requests_ = []
+        for number, part in enumerate(parts):
+            entry: dict[str, Any] = {"id": str(number), "method": part.method, "url": part.url()}
+            headers = dict(part.headers)
+            if part.body is not None:
+                entry["body"] = part.body
+                headers.setdefault("Content-Type", "application/json")
+            if headers:
+                entry["headers"] = headers
+            requests_.append(entry)
+        kwargs = {"json": {"requests": requests_}}
+        mailboxes = [part.mailbox for part in parts]
+        what = ", ".join(sorted({part.what for part in parts}))
+        attempt = 0
+        while True:
+            answer = await self._exchange("POST", self.endpoint + "/$batch", kwargs, mailboxes)
+            if answer.status < 300 and isinstance(answer.body, dict):
+                return _unbatch(answer.body, len(parts))
+            attempt += 1
+            if answer.status in TRANSIENT and attempt < self.max_attempts:
+                await self.sleep(_delay(answer.headers, attempt))
+                continue
+            raise _graph_error(answer, mailbox=None, what=what, permission=parts[0].permission)
+
     async def aclose(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
         self.session.close()
 
 
-def _delay(response: requests.Response, attempt: int) -> float:
+def _chunks(pending: Sequence[int], parts: Sequence[Part]) -> list[list[int]]:
+    """Batches of at most 20 parts with at most four for any one mailbox, in order."""
+    chunks: list[list[int]] = []
+    loads: list[Counter[str]] = []
+    for index in pending:
+        key = (parts[index].mailbox or "").lower()
+        for chunk, load in zip(chunks, loads, strict=True):
+            if len(chunk) < BATCH_LIMIT and load[key] < MAILBOX_CONCURRENCY:
+                chunk.append(index)
+                load[key] += 1
+                break
+        else:
+            chunks.append([index])
+            loads.append(Counter({key: 1}))
+    return chunks
+
+
+def _unbatch(body: Mapping[str, Any], count: int) -> list[_Answer]:
+    """The parts' answers in request order (Graph returns them in any order)."""
+    by_id = {str(r.get("id")): r for r in body.get("responses") or []}
+    answers = []
+    for number in range(count):
+        found = by_id.get(str(number))
+        if found is None:
+            answers.append(_Answer(502, {}, None, "batch answer missing"))
+            continue
+        headers = {str(k): str(v) for k, v in (found.get("headers") or {}).items()}
+        answers.append(_Answer(int(found.get("status", 502)), headers, found.get("body")))
+    return answers
+
+
+def _delay(headers: Mapping[str, str], attempt: int) -> float:
     """Retry-After when Graph gives one (seconds, fractions allowed), else exponential backoff."""
-    given = response.headers.get("Retry-After")
+    given = _header(headers, "Retry-After")
     if given is not None:
         try:
             return max(0.0, float(given))
         except ValueError:
             pass
     return float(min(30.0, 0.5 * 2 ** (attempt - 1)))
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    """A header by name, whatever its case (batch parts carry plain dicts)."""
+    if name in headers:
+        return headers[name]
+    return next((v for k, v in headers.items() if k.lower() == name.lower()), None)
 
 
 def _network_error(exc: requests.RequestException, where: str) -> ConnectorError:
@@ -266,23 +473,20 @@ def _network_error(exc: requests.RequestException, where: str) -> ConnectorError
 
 
 def _graph_error(
-    response: requests.Response, *, mailbox: str | None, what: str, permission: str
+    answer: _Answer, *, mailbox: str | None, what: str, permission: str
 ) -> ConnectorError:
-    status = response.status_code
-    try:
-        error = response.json().get("error", {})
-    except ValueError:
-        error = {}
-    code = str(error.get("code", "")) or response.reason
+    status = answer.status
+    error = (answer.body.get("error") or {}) if isinstance(answer.body, dict) else {}
+    code = str(error.get("code", "")) or answer.reason
     message = _first_line(error.get("message", ""))[:200]
     who = f" for {mailbox}" if mailbox else ""
     said = f"{status} {code}" + (f": {message}" if message else "")
     if status == 429:
-        retry = response.headers.get("Retry-After")
+        retry = _header(answer.headers, "Retry-After")
         return RateLimited(
             f"Microsoft Graph kept throttling {what}{who} ({said}); the next run retries",
             manager=mailbox,
-            retry_after=_delay(response, 1) if retry else None,
+            retry_after=_delay(answer.headers, 1) if retry else None,
         )
     if status >= 500:
         return ProviderUnavailable(

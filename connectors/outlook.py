@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
-from connectors.graph_http import Credentials, GraphClient
+from connectors.graph_http import Credentials, GraphClient, Part
 from service.errors import CalendarDataError, ConfigError
 from service.model import (
     Attendee,
@@ -100,24 +100,26 @@ class OutlookConnector:
     async def busy(
         self, manager: str, people: Sequence[str], start: datetime, end: datetime, *, tz: ZoneInfo
     ) -> Mapping[str, Sequence[Interval] | None]:
-        found: dict[str, Sequence[Interval] | None] = {}
-        for first in range(0, len(people), SCHEDULES_PER_CALL):
-            chunk = list(people[first : first + SCHEDULES_PER_CALL])
-            answer = await self.client.call(
+        window = {
+            "startTime": {"dateTime": _utc(start)[:-1], "timeZone": "UTC"},
+            "endTime": {"dateTime": _utc(end)[:-1], "timeZone": "UTC"},
+            "availabilityViewInterval": 15,
+        }
+        calls = [
+            Part(
                 "POST",
                 f"/users/{_segment(manager)}/calendar/getSchedule",
-                mailbox=manager,
-                what="reading free/busy",
-                permission="Calendars.ReadBasic.All",
-                json={
-                    "schedules": chunk,
-                    "startTime": {"dateTime": _utc(start)[:-1], "timeZone": "UTC"},
-                    "endTime": {"dateTime": _utc(end)[:-1], "timeZone": "UTC"},
-                    "availabilityViewInterval": 15,
-                },
+                manager,
+                "reading free/busy",
+                "Calendars.ReadBasic.All",
+                body={"schedules": list(people[first : first + SCHEDULES_PER_CALL]), **window},
                 headers=UTC_PREFERENCE,
             )
-            for schedule in answer.get("value", []):
+            for first in range(0, len(people), SCHEDULES_PER_CALL)
+        ]
+        found: dict[str, Sequence[Interval] | None] = {}
+        for answer in await self.client.batch(calls):
+            for schedule in (answer or {}).get("value", []):
                 found[str(schedule.get("scheduleId", "")).lower()] = _schedule(schedule, tz)
         return {person: found.get(person.lower()) for person in people}
 
@@ -350,7 +352,9 @@ def client_from_settings(settings: Settings) -> GraphClient:
     creds = Credentials(
         outlook.tenant_id, outlook.client_id, credential, str(outlook.authority_host).rstrip("/")
     )
-    return GraphClient(creds, graph_endpoint=str(outlook.graph_endpoint))
+    return GraphClient(
+        creds, graph_endpoint=str(outlook.graph_endpoint), ca_bundle=settings.ca_bundle
+    )
 
 
 def _certificate(path: Any) -> dict[str, str]:
@@ -403,15 +407,22 @@ async def directory_roster(client: GraphClient) -> Roster:
         params={"$select": fields, "$top": "999"},
     )
     enabled = [u for u in users if u.get("accountEnabled", True) and _address(u)]
+    # one directReports request per user would be N round trips: batches of 20 make it N / 20
+    lists = await client.batch_pages(
+        [
+            Part(
+                "GET",
+                f"/users/{user['id']}/directReports",
+                _address(user),
+                f"listing the direct reports of {_address(user)}",
+                "User.Read.All",
+                params={"$select": fields},
+            )
+            for user in enabled
+        ]
+    )
     managers = []
-    for user in enabled:
-        reports = await client.pages(
-            f"/users/{user['id']}/directReports",
-            mailbox=None,
-            what=f"listing the direct reports of {_address(user)}",
-            permission="User.Read.All",
-            params={"$select": fields},
-        )
+    for user, reports in zip(enabled, lists, strict=True):
         people = tuple(
             Report(email=_address(r), name=str(r.get("displayName") or _address(r)))
             for r in reports

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import pytest
 
+#: registered here, in the root conftest, so pytest rewrites its asserts before any test imports it
+pytest_plugins = ["tests.graph_fixtures"]
+
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
 KINDLY = Path(sys.executable).with_name("kindly")

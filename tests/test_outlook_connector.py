@@ -9,13 +9,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from connectors.outlook import OutlookConnector, from_settings
-from service.errors import AuthFailed, ProviderUnavailable, RateLimited
+from service.errors import AuthFailed, ConnectorError, ProviderUnavailable, RateLimited
 from service.model import HoldKey, HoldRequest, Response, ShowAs, Status
 from service.settings import Settings
-from tests.emulators.graph import Fault, GraphEmulator
+from tests.emulators.graph import CertificatePair, Fault, GraphEmulator
 from tests.graph_fixtures import Sleeps, make_client
-
-pytest_plugins = ["tests.graph_fixtures"]
 
 AMS = ZoneInfo("Europe/Amsterdam")
 START = datetime(2026, 11, 1, tzinfo=UTC)
@@ -102,6 +100,30 @@ class TestBusy:
         assert [(i.start, i.end) for i in sam] == [
             (datetime(2026, 11, 16, 8, tzinfo=UTC), datetime(2026, 11, 16, 9, tzinfo=UTC))
         ]
+
+
+class TestBusyBatched:
+    """More than 20 people: getSchedule calls share $batch requests, four per mailbox."""
+
+    async def test_same_answer_fewer_round_trips(
+        self, connector: OutlookConnector, emulator: GraphEmulator
+    ) -> None:
+        emulator.latency = 0.02  # parts overlap in the emulator, as they do in Graph
+        day = datetime(2026, 11, 16, tzinfo=UTC)
+        ghosts = [f"ghost{i:03d}@example.com" for i in range(100)]
+        busy = await connector.busy(
+            MARIA, ["sam@example.com", *ghosts], day, day + timedelta(days=1), tz=AMS
+        )
+        alone = await connector.busy(
+            MARIA, ["sam@example.com"], day, day + timedelta(days=1), tz=AMS
+        )
+        assert busy["sam@example.com"] == alone["sam@example.com"]
+        assert all(busy[g] is None for g in ghosts)
+        # six calls of up to 20 people: two batches (four parts, then two) and the lone one
+        assert emulator.count("getSchedule", MARIA) == 7
+        assert emulator.count("batch") == 2
+        assert emulator.peak[MARIA] <= 4
+        assert all(e.status != 429 for e in emulator.log)
 
 
 class TestHolds:
@@ -234,6 +256,32 @@ class TestSignIn:
         emulator.expire_tokens()
         await connector.timezone(MARIA)
         assert emulator.count("token") == 2
+
+    async def test_ca_bundle_from_settings(
+        self, emulator: GraphEmulator, tls: CertificatePair, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The emulator's CA reaches the client through Settings.ca_bundle alone."""
+        monkeypatch.delenv("REQUESTS_CA_BUNDLE")
+        monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+        app = emulator.app
+        settings = Settings(
+            calendar="outlook",
+            outlook={
+                "tenant_id": app.tenant_id,
+                "client_id": app.client_id,
+                "client_secret": app.client_secret,
+                "authority_host": emulator.origin,
+                "graph_endpoint": emulator.graph_endpoint,
+            },
+            REQUESTS_CA_BUNDLE=str(tls.cert),
+        )
+        trusting = from_settings(settings)
+        assert await trusting.timezone("olaf@example.com") == ZoneInfo("America/New_York")
+        await trusting.aclose()
+        untrusting = OutlookConnector(make_client(emulator))
+        with pytest.raises(ConnectorError, match="REQUESTS_CA_BUNDLE or SSL_CERT_FILE"):
+            await untrusting.timezone(MARIA)
+        await untrusting.aclose()
 
     async def test_from_settings_with_certificate(
         self, emulator: GraphEmulator, tmp_path: object

@@ -13,8 +13,6 @@ from connectors.outlook import parse_graph_time, zone_named
 from tests.emulators.graph import GraphEmulator
 from tests.emulators.graph.wire import format_local, windows_name, zone
 
-pytest_plugins = ["tests.graph_fixtures"]
-
 
 def token(emulator: GraphEmulator, secret: str | None = None) -> requests.Response:
     app = emulator.app
@@ -67,6 +65,21 @@ class TestGraphShapes:
         batch = requests.post(f"{base}/$batch", json={"requests": parts[:3]}, headers=headers)
         assert [r["status"] for r in batch.json()["responses"]] == [200, 200, 200]
         assert batch.json()["responses"][0]["body"]["timeZone"] == "W. Europe Standard Time"
+
+    def test_batch_parts_share_the_mailbox_limit(self, emulator: GraphEmulator) -> None:
+        """Graph runs a batch's parts in parallel: a fifth part on one mailbox is throttled."""
+        headers = {"Authorization": "Bearer " + token(emulator).json()["access_token"]}
+        emulator.latency = 0.2
+        parts = [
+            {"id": str(i), "method": "GET", "url": "/users/maria@example.com/mailboxSettings"}
+            for i in range(5)
+        ]
+        batch = requests.post(
+            f"{emulator.graph_endpoint}/$batch", json={"requests": parts}, headers=headers
+        )
+        statuses = sorted(r["status"] for r in batch.json()["responses"])
+        assert statuses == [200, 200, 200, 200, 429]
+        assert emulator.peak["maria@example.com"] == 5
 
     def test_seven_digit_date_times(self, emulator: GraphEmulator) -> None:
         headers = {

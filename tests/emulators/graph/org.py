@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -93,6 +94,11 @@ class Item:
 class Organisation:
     users: dict[str, User]
     calendars: dict[str, icalendar.Calendar]
+    #: expansions by (email, start, end): every page of a calendarView asks for the same window
+    _expanded: dict[tuple[str, datetime, datetime], list[Item]] = field(
+        default_factory=dict, repr=False
+    )
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def user(self, key: str) -> User | None:
         """By email (any case) or object id, as /users/{id|userPrincipalName} accepts."""
@@ -106,6 +112,13 @@ class Organisation:
 
     def items(self, email: str, start: datetime, end: datetime) -> list[Item]:
         """Occurrences from the user's ICS calendar overlapping [start, end)."""
+        key = (email, start, end)
+        with self._lock:
+            if key not in self._expanded:
+                self._expanded[key] = self._expand(email, start, end)
+            return list(self._expanded[key])
+
+    def _expand(self, email: str, start: datetime, end: datetime) -> list[Item]:
         calendar = self.calendars.get(email)
         if calendar is None:
             return []

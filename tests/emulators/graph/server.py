@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import ssl
 import threading
 import time
 import uuid
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -17,7 +20,7 @@ from urllib.parse import parse_qsl, urlsplit
 from tests.emulators.graph.certs import CertificatePair
 from tests.emulators.graph.graph import Call, GraphApi, classify, graph_error
 from tests.emulators.graph.identity import Identity, Reply
-from tests.emulators.graph.org import Organisation, load_organisation
+from tests.emulators.graph.org import Organisation, User, load_organisation, user_id
 from tests.emulators.graph.state import AppRegistration, Fault, LoggedRequest, Recorder
 
 VERSION = "/v1.0"
@@ -42,8 +45,13 @@ class GraphEmulator:
         page_size: int = 5,
         mailbox_concurrency: int = 4,
         concurrency_retry_after: str = "1",
+        mailboxes: Sequence[str] = (),
     ) -> None:
         self.org = org if isinstance(org, Organisation) else load_organisation(org)
+        for address in mailboxes:
+            # a mailbox outside the roster, such as the shared one digests are sent from
+            email = address.lower()
+            self.org.users.setdefault(email, User(user_id(email), email, email.split("@")[0]))
         self.app = app or AppRegistration()
         self.identity = Identity(self.app)
         self.api = GraphApi(self.org, page_size=page_size)
@@ -71,7 +79,9 @@ class GraphEmulator:
         return self.origin + VERSION
 
     def start(self) -> GraphEmulator:
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # a short poll keeps stop() quick: shutdown waits for the loop's next poll
+        serve = functools.partial(self._server.serve_forever, poll_interval=0.02)
+        self._thread = threading.Thread(target=serve, daemon=True)
         self._thread.start()
         return self
 
@@ -108,9 +118,14 @@ class GraphEmulator:
         return self.recorder.counts()
 
     def count(self, kind: str, mailbox: str | None = None) -> int:
+        """Requests of this kind, whether sent alone or as a part of a $batch."""
         return sum(
             1 for e in self.log if e.kind == kind and (mailbox is None or e.mailbox == mailbox)
         )
+
+    def round_trips(self) -> int:
+        """HTTP requests the emulator answered (a $batch is one, whatever its parts)."""
+        return sum(1 for e in self.log if not e.batched)
 
     @property
     def sent(self) -> list[Any]:
@@ -140,7 +155,7 @@ class GraphEmulator:
             "KINDLY_OUTLOOK__GRAPH_ENDPOINT": self.graph_endpoint,
         }
         if self._server.tls is not None:
-            env["REQUESTS_CA_BUNDLE"] = str(self._server.tls.cert)
+            env["REQUESTS_CA_BUNDLE"] = str(self._server.tls.cert.resolve())
         return env
 
     # -- dispatch ------------------------------------------------------------------
@@ -184,11 +199,12 @@ class GraphEmulator:
             return reply
         call = Call(method, path, query, headers, body, self.graph_endpoint, roles)
         if path == "/$batch" and method == "POST":
-            self.recorder.record(LoggedRequest(method, path, None, "batch", 200))
-            return self._batch(call)
+            reply = self._batch(call)
+            self.recorder.record(LoggedRequest(method, path, None, "batch", reply.status))
+            return reply
         return self._one(call)
 
-    def _one(self, call: Call) -> Reply:
+    def _one(self, call: Call, *, batched: bool = False) -> Reply:
         kind, key = classify(call.method, call.path)
         mailbox = self._mailbox(key)
         if mailbox is not None:
@@ -206,7 +222,9 @@ class GraphEmulator:
         finally:
             if mailbox is not None:
                 self.recorder.leave(mailbox)
-        self.recorder.record(LoggedRequest(call.method, call.path, mailbox, kind, reply.status))
+        self.recorder.record(
+            LoggedRequest(call.method, call.path, mailbox, kind, reply.status, batched)
+        )
         return reply
 
     def _serve(self, call: Call, kind: str, mailbox: str | None) -> Reply:
@@ -249,7 +267,9 @@ class GraphEmulator:
             return graph_error(400, "BadRequest", "Invalid batch payload format.")
         if len(requests) > BATCH_LIMIT:
             return graph_error(400, "BadRequest", "Maximum number of requests in a batch is 20.")
-        responses = [self._batch_part(call, part) for part in requests]
+        # Graph runs the parts in parallel: each takes its mailbox's concurrency slot
+        with ThreadPoolExecutor(max_workers=max(1, len(requests))) as pool:
+            responses = list(pool.map(lambda part: self._batch_part(call, part), requests))
         return Reply.json(200, {"responses": responses})
 
     def _batch_part(self, call: Call, part: dict[str, Any]) -> dict[str, Any]:
@@ -265,7 +285,7 @@ class GraphEmulator:
             headers=headers | {"authorization": call.headers.get("authorization", "")},
             body=raw,
         )
-        reply = self._one(inner)
+        reply = self._one(inner, batched=True)
         return {
             "id": str(part.get("id")),
             "status": reply.status,
@@ -305,6 +325,8 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    #: headers and body go out in two writes: with Nagle on, each answer waits for a delayed ACK
+    disable_nagle_algorithm = True
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:

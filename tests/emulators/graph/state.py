@@ -72,6 +72,8 @@ class LoggedRequest:
     #: users, sendMail, sentItems, batch, token, discovery, openid
     kind: str
     status: int
+    #: a part of a $batch (the batch itself is logged once, as kind "batch")
+    batched: bool = False
 
 
 @dataclass
@@ -99,17 +101,20 @@ class Recorder:
             self.log.append(entry)
 
     def counts(self) -> dict[str, dict[str, int]]:
-        """Requests per mailbox and kind: ``{"maria@…": {"calendarView": 3, …}}``."""
+        """Requests per mailbox and kind: ``{"maria@…": {"calendarView": 3, …}}``;
+        parts of a $batch count under their own kind with `` (in $batch)`` added."""
         table: dict[str, Counter[str]] = {}
         with self.lock:
             for entry in self.log:
-                table.setdefault(entry.mailbox or "-", Counter())[entry.kind] += 1
+                kind = entry.kind + (" (in $batch)" if entry.batched else "")
+                table.setdefault(entry.mailbox or "-", Counter())[kind] += 1
         return {mailbox: dict(sorted(kinds.items())) for mailbox, kinds in sorted(table.items())}
 
     def summary(self) -> dict[str, Any]:
         with self.lock:
             peak = dict(sorted(self.peak.items()))
-        return {"requests": self.counts(), "peak_concurrency": peak}
+            trips = sum(1 for entry in self.log if not entry.batched)
+        return {"requests": self.counts(), "round_trips": trips, "peak_concurrency": peak}
 
     def summary_json(self) -> str:
         return json.dumps(self.summary(), indent=2)

@@ -1,0 +1,140 @@
+"""The demo organisation through the real ``kindly`` command: ICS and Microsoft 365 agree.
+
+The Graph emulator serves ``examples/`` over HTTPS; ``kindly run --once --json``
+runs as a subprocess with a clean environment, as an admin would run it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import EXAMPLES, REPO, RunKindly
+from tests.emulators.graph import CertificatePair, GraphEmulator
+
+NOW = "2026-11-23T08:00:00+01:00"
+SENDER = "kindly@example.com"
+EXPECTED = json.loads((REPO / "tests" / "expected" / "demo_2026-11-23.json").read_text())
+MANAGERS = sorted(EXPECTED)
+
+
+@pytest.fixture
+def graph(tls: CertificatePair) -> Iterator[GraphEmulator]:
+    with GraphEmulator(EXAMPLES, tls=tls, page_size=5, mailboxes=[SENDER]) as running:
+        yield running
+
+
+def outlook_env(graph: GraphEmulator, tmp_path: Path, **extra: str) -> dict[str, str]:
+    return graph.environment() | {
+        "KINDLY_ROSTER_FILE": str(EXAMPLES / "roster.yaml"),
+        "KINDLY_EMAIL__OUTBOX_DIR": str(tmp_path / "outbox"),
+        **extra,
+    }
+
+
+def run_json(run_kindly: RunKindly, env: dict[str, str]) -> dict[str, dict[str, Any]]:
+    done = run_kindly("run", "--once", "--json", "--now", NOW, env=env)
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    return {line["manager"]: line for line in lines}
+
+
+def decisions(outcome: dict[str, Any]) -> dict[str, Any]:
+    """What both calendars must agree on: the parts of the --json contract they decide."""
+    holds = [{k: h[k] for k in ("report", "start", "end")} for h in outcome["holds"]]
+    return {
+        "overdue": outcome["overdue"],
+        "held": outcome["held"],
+        "upcoming": outcome["upcoming"],
+        "holds": holds,
+    }
+
+
+class TestParity:
+    """ICS files and the same calendars served by Graph give the same decisions."""
+
+    def test_ics_and_outlook_agree(
+        self, run_kindly: RunKindly, graph: GraphEmulator, tmp_path: Path
+    ) -> None:
+        ics = run_json(
+            run_kindly,
+            {
+                "KINDLY_CALENDAR": "ics",
+                "KINDLY_ROSTER_FILE": str(EXAMPLES / "roster.yaml"),
+                "KINDLY_ICS__DIR": str(EXAMPLES / "calendars"),
+                "KINDLY_ICS__HOLDS_DIR": str(tmp_path / "holds"),
+                "KINDLY_EMAIL__OUTBOX_DIR": str(tmp_path / "ics-outbox"),
+            },
+        )
+        outlook = run_json(run_kindly, outlook_env(graph, tmp_path))
+        assert sorted(ics) == sorted(outlook) == MANAGERS
+        for manager in MANAGERS:
+            assert decisions(outlook[manager]) == decisions(ics[manager]) == EXPECTED[manager]
+            assert outlook[manager]["errors"] == []
+            assert all(hold["created"] for hold in outlook[manager]["holds"])
+
+    def test_second_run_changes_nothing(
+        self, run_kindly: RunKindly, graph: GraphEmulator, tmp_path: Path
+    ) -> None:
+        env = outlook_env(graph, tmp_path)
+        first = run_json(run_kindly, env)
+        created = {m: len(graph.created_events(m)) for m in MANAGERS}
+        again = run_json(run_kindly, env)
+        assert {m: len(graph.created_events(m)) for m in MANAGERS} == created
+        assert sum(created.values()) == sum(len(EXPECTED[m]["holds"]) for m in MANAGERS)
+        for manager in MANAGERS:
+            assert decisions(again[manager]) == decisions(first[manager])
+            assert not any(hold["created"] for hold in again[manager]["holds"])
+            assert first[manager]["email"]["sent"]
+            assert not again[manager]["email"]["sent"]
+        assert graph.count("events.create", None) == sum(created.values())
+
+
+class TestGraphDelivery:
+    """With KINDLY_EMAIL__BACKEND=graph, two runs send one digest per manager."""
+
+    def test_one_send_mail_per_manager(
+        self, run_kindly: RunKindly, graph: GraphEmulator, tmp_path: Path
+    ) -> None:
+        env = outlook_env(graph, tmp_path, KINDLY_EMAIL__BACKEND="graph", KINDLY_EMAIL__FROM=SENDER)
+        first = run_json(run_kindly, env)
+        again = run_json(run_kindly, env)
+        assert graph.count("sendMail", SENDER) == len(MANAGERS)
+        assert sorted(to for mail in graph.sent for to in mail.to) == MANAGERS
+        assert {m.sender for m in graph.sent} == {SENDER}
+        for manager in MANAGERS:
+            assert first[manager]["email"]["sent"]
+            assert not again[manager]["email"]["sent"]
+            assert first[manager]["email"]["message_id"] == again[manager]["email"]["message_id"]
+        assert not (tmp_path / "outbox").exists()
+
+
+class TestRequestBudget:
+    """What one run of the demo costs Graph, per manager and kind (``pytest -s`` prints it)."""
+
+    def test_counts_and_peak(
+        self, run_kindly: RunKindly, graph: GraphEmulator, tmp_path: Path
+    ) -> None:
+        graph.latency = 0.005  # requests in flight long enough for concurrency to show
+        env = outlook_env(graph, tmp_path, KINDLY_EMAIL__BACKEND="graph", KINDLY_EMAIL__FROM=SENDER)
+        run_json(run_kindly, env)
+        counts, peak = graph.counts(), graph.peak
+        print("\nGraph requests for one run of the demo org (page size 5):")
+        for mailbox, kinds in counts.items():
+            listed = ", ".join(f"{kind} {n}" for kind, n in kinds.items())
+            print(f"  {mailbox:<20} {listed}  (peak concurrency {peak.get(mailbox, 0)})")
+        print(f"  round trips in all: {graph.round_trips()}")
+        assert max(peak.values()) <= 4
+        assert all(entry.status < 400 for entry in graph.log)
+        for manager in MANAGERS:
+            kinds = counts[manager]
+            holds = len(EXPECTED[manager]["holds"])
+            assert kinds["getSchedule"] == 1
+            assert kinds["events.list"] == kinds["events.create"] == holds
+            assert kinds.get("mailboxSettings", 0) <= 1
+            assert kinds["calendarView"] <= 30  # 5 events a page over the 63-day window
+        assert counts[SENDER] == {"sendMail": 3, "sentItems": 3}
