@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import jwt
 import requests
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from connectors.outlook import parse_graph_time, zone_named
@@ -113,9 +113,12 @@ class TestTimeRoundTrip:
         ),
     )
     def test_round_trip(self, moment: datetime, name: str) -> None:
+        # a local wall-clock text cannot say which pass of the repeated autumn hour it means
+        assume(moment.astimezone(zone(name)).fold == 0)
         text = format_local(moment, zone(name))
         assert len(text.rpartition(".")[2]) == 7
-        assert parse_graph_time({"dateTime": text, "timeZone": name}) == moment
+        # compared in UTC: comparing across zones is never equal in the repeated hour (PEP 495)
+        assert parse_graph_time({"dateTime": text, "timeZone": name}).astimezone(UTC) == moment
 
     def test_seventh_digit(self) -> None:
         parsed = parse_graph_time({"dateTime": "2026-11-16T09:00:00.1234560", "timeZone": "UTC"})
