@@ -233,8 +233,9 @@ def build_agenda(status: ReportStatus, *, week: str, language: str, policy: Poli
     t = translator(language)
     report = status.report
     welcome = status.long_unmet or status.new_hire
+    resources = web_link(policy.support_url) if needs_resources(status) else None
     blocks = tuple(
-        _block(kind, report.email, week, t, policy=policy, welcome=welcome) for kind in ORDER
+        _block(kind, report.email, week, t, welcome=welcome, resources=resources) for kind in ORDER
     )
     return Agenda(
         report=report,
@@ -251,8 +252,18 @@ def build_agenda(status: ReportStatus, *, week: str, language: str, policy: Poli
     )
 
 
+def needs_resources(status: ReportStatus) -> bool:
+    """When the organisation's support resources belong in the agenda itself.
+
+    A new start, a long silence or a 1:1 that keeps being called off are the
+    moments something heavier may be going on; otherwise the support question
+    stays and the resources sit once in the digest's footer, not in every agenda.
+    """
+    return status.new_hire or status.long_unmet or status.cancelled_in_lookback >= 2
+
+
 def _block(
-    kind: BlockKind, email: str, week: str, t: Translator, *, policy: Policy, welcome: bool
+    kind: BlockKind, email: str, week: str, t: Translator, *, welcome: bool, resources: str | None
 ) -> AgendaBlock:
     if kind is BlockKind.CHECK_IN and welcome:
         bank, title, hint = (
@@ -263,7 +274,7 @@ def _block(
         rotation = "getting_to_know_you"
     else:
         bank, title, hint, rotation = QUESTIONS[kind], _TITLES[kind], _HINTS[kind], kind.value
-    link = web_link(policy.support_url) if kind is BlockKind.SUPPORT else None
+    link = resources if kind is BlockKind.SUPPORT else None
     if link:
         hint = _SUPPORT_LINK_HINT
     question = bank[rotation_index(email, rotation, week, len(bank))]

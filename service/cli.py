@@ -7,69 +7,35 @@ Exit status: 0 all good, 1 some managers failed, 2 bad settings or roster.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
-from collections.abc import AsyncIterator, Coroutine, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import click
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from service.errors import ConfigError, KindlyError, RosterError
+from service.cli_support import (
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    EXIT_SOME_FAILED,
+    NowType,
+    guarded,
+    pinned,
+    problem,
+    settings_or_exit,
+    stderr,
+)
+from service.errors import KindlyError, RosterError
 from service.model import Manager
 from service.pipeline import ManagerOutcome, RunContext, run_all, run_manager
-from service.settings import Settings, load_settings
+from service.settings import Settings
 from service.wiring import build_connector, build_mailer, load_roster
 from service.worker_cli import status, worker
-
-EXIT_OK, EXIT_SOME_FAILED, EXIT_BAD_INPUT = 0, 1, 2
-T = TypeVar("T")
-
-#: wide enough for email addresses when stderr is a file or a pipe (rich assumes 80 there)
-stderr = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 120)
-
-
-def problem(message: str) -> None:
-    """One line per problem on stderr (multi-line messages are one problem a line)."""
-    for line in message.splitlines():
-        click.echo(f"kindly: {line}", err=True)
-
-
-class NowType(click.ParamType[datetime]):
-    """An ISO 8601 instant; without an offset it is read in KINDLY_TIMEZONE."""
-
-    name = "ISO8601"
-
-    def convert(
-        self, value: object, param: click.Parameter | None, ctx: click.Context | None
-    ) -> datetime:
-        if isinstance(value, datetime):
-            return value
-        try:
-            return datetime.fromisoformat(str(value))
-        except ValueError:
-            self.fail(f"{value!r} is not an ISO 8601 date-time such as 2026-11-23T08:00:00+01:00")
-
-
-def _now(given: datetime | None, settings: Settings) -> datetime:
-    if given is None:
-        return datetime.now(UTC)
-    return given if given.tzinfo else given.replace(tzinfo=ZoneInfo(settings.timezone))
-
-
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except ConfigError as exc:
-        problem(str(exc))
-        raise SystemExit(EXIT_BAD_INPUT) from None
 
 
 @asynccontextmanager
@@ -112,9 +78,9 @@ def run(
     if not once:
         problem("use `kindly run --once`; the weekly schedule is `kindly worker`")
         raise SystemExit(EXIT_BAD_INPUT)
-    settings = _settings()
-    now = _now(now_given, settings)
-    outcomes = _guarded(_run(settings, now, manager_email, dry_run, show_progress=not as_json))
+    settings = settings_or_exit()
+    now = pinned(now_given, settings) or datetime.now(UTC)
+    outcomes = guarded(_run(settings, now, manager_email, dry_run, show_progress=not as_json))
     for outcome in outcomes:
         for error in outcome.errors:
             problem(f"{outcome.manager}: {error}")
@@ -151,18 +117,6 @@ async def _run(
             )
 
 
-def _guarded(work: Coroutine[Any, Any, T]) -> T:
-    """Run the work; bad settings or roster end the command with one line each, status 2."""
-    try:
-        return asyncio.run(work)
-    except (ConfigError, RosterError) as exc:
-        problem(str(exc))
-        raise SystemExit(EXIT_BAD_INPUT) from None
-    except KindlyError as exc:
-        problem(str(exc))
-        raise SystemExit(EXIT_SOME_FAILED) from None
-
-
 def _summary(outcomes: Sequence[ManagerOutcome], settings: Settings, dry_run: bool) -> None:
     table = Table(title="Kindly — dry run" if dry_run else "Kindly — weekly run")
     for column in ("manager", "overdue", "upcoming", "holds", "digest", "problems"):
@@ -194,8 +148,8 @@ def _summary(outcomes: Sequence[ManagerOutcome], settings: Settings, dry_run: bo
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write HTML here.")
 def preview(manager_email: str, now_given: datetime | None, out: Path | None) -> None:
     """Render one manager's digest to HTML (sends nothing, creates no holds)."""
-    settings = _settings()
-    now = _now(now_given, settings)
+    settings = settings_or_exit()
+    now = pinned(now_given, settings) or datetime.now(UTC)
 
     async def render() -> ManagerOutcome:
         roster = await load_roster(settings)
@@ -203,7 +157,7 @@ def preview(manager_email: str, now_given: datetime | None, out: Path | None) ->
         async with _session(settings) as ctx:
             return await run_manager(manager, ctx, now=now, dry_run=True)
 
-    outcome: ManagerOutcome = _guarded(render())
+    outcome: ManagerOutcome = guarded(render())
     if outcome.rendered is None:
         for error in outcome.errors:
             problem(f"{outcome.manager}: {error}")
@@ -219,9 +173,9 @@ def preview(manager_email: str, now_given: datetime | None, out: Path | None) ->
 @click.option("--now", "now_given", type=NowType(), help="Pin the clock (ISO 8601).")
 def check(now_given: datetime | None) -> None:
     """Validate settings, roster, calendars, mail and Redis; one line per problem."""
-    settings = _settings()
-    now = _now(now_given, settings)
-    problems = _guarded(_check(settings, now))
+    settings = settings_or_exit()
+    now = pinned(now_given, settings) or datetime.now(UTC)
+    problems = guarded(_check(settings, now))
     for line in problems:
         problem(line)
     if problems:

@@ -91,6 +91,7 @@ class HoldLine:
     name: str
     when: str
     note: str
+    #: one click to the event, when the provider gives a link
     link: str | None = None
 
 
@@ -102,8 +103,8 @@ class ReportSection:
     headline: str
     agenda: Agenda | None
     recap: Recap
-    changes: tuple[str, ...] = ()
-    cancellations: str | None = None
+    #: the link of this week's hold, when there is one and the provider gives it
+    hold_link: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,8 +122,16 @@ class Digest:
     trend: str
     holds: tuple[HoldLine, ...]
     holds_note: str
+    #: cancelled, declined and moved 1:1s of the team, oldest first
+    changes: tuple[str, ...]
+    #: a gentle word for each report whose 1:1s keep being cancelled
+    change_notes: tuple[str, ...]
     sections: tuple[ReportSection, ...]
     reflection: str
+    #: "know your role and its limits", with the organisation's resources when configured
+    support_note: str
+    #: why a hold never surprises a report (psychological safety), in the footer
+    safety_note: str
     support_url: str | None = None
 
 
@@ -165,6 +174,10 @@ def build_digest(
                 "invitation you can send, and the agenda."
             )
         ),
+        changes=tuple(view.change(c) for c in _changes_in_order(analysis.reports)),
+        change_notes=tuple(
+            note for note in (view.cancellations(s) for s in analysis.reports) if note
+        ),
         sections=tuple(
             view.section(s, agreed.get(s.report.email, ()), week=week, language=language)
             for s in _in_digest_order(analysis.reports)
@@ -172,7 +185,39 @@ def build_digest(
         reflection=t.gettext(
             REFLECTIONS[rotation_index(manager.email, "reflection", week, len(REFLECTIONS))]
         ),
+        support_note=_support_note(policy, t),
+        safety_note=(
+            t.gettext(
+                "Kindly invites people with a warm, neutral title and message, so a 1:1 never "
+                "reads as “you’re in trouble”."
+            )
+            if policy.invite_report
+            else t.gettext(
+                "Kindly never invites anyone by itself: a surprise invitation can read as "
+                "“you’re in trouble”, so you choose how and when to ask."
+            )
+        ),
         support_url=web_link(policy.support_url),
+    )
+
+
+def _changes_in_order(statuses: tuple[ReportStatus, ...]) -> list[Change]:
+    """Every report's changed 1:1s, oldest first (roster order breaks ties)."""
+    found = [(c.when.astimezone(UTC), i, c) for i, s in enumerate(statuses) for c in s.changes]
+    return [change for _, _, change in sorted(found, key=lambda item: item[:2])]
+
+
+def _support_note(policy: Policy, t: Translator) -> str:
+    if web_link(policy.support_url):
+        return t.gettext(
+            "Know your role and its limits: you are not expected to solve everything yourself. "
+            "When something heavier comes up, such as health, grief or exhaustion, listen, then "
+            "point to your organisation’s support resources:"
+        )
+    return t.gettext(
+        "Know your role and its limits: you are not expected to solve everything yourself. "
+        "When something heavier comes up, such as health, grief or exhaustion, listen, then "
+        "point to HR or your organisation’s employee assistance programme."
     )
 
 
@@ -282,8 +327,11 @@ class _View:
                 else None
             ),
             recap=recap(status.report, agreed),
-            changes=tuple(self._change(c) for c in status.changes),
-            cancellations=self._cancellations(status),
+            hold_link=(
+                web_link(self.holds[status.report.email].link)
+                if status.report.email in self.holds
+                else None
+            ),
         )
 
     def _headline(self, status: ReportStatus) -> str:
@@ -305,25 +353,22 @@ class _View:
             }
         return t.gettext("On track.")
 
-    def _change(self, change: Change) -> str:
+    def change(self, change: Change) -> str:
         t, tz = self.t, self.tz
-        when = t.day_time(change.when, tz)
+        values = {"name": self.people.get(change.report, ""), "when": t.day_time(change.when, tz)}
         if change.kind is ChangeKind.CANCELLED:
-            return t.gettext("Cancelled: the 1:1 of %(when)s.") % {"when": when}
+            return t.gettext("The 1:1 with %(name)s on %(when)s was cancelled.") % values
         if change.kind is ChangeKind.DECLINED:
-            if change.by is not None and change.by in self.people:
-                return t.gettext("%(name)s declined the 1:1 of %(when)s.") % {
-                    "name": self.people[change.by],
-                    "when": when,
-                }
-            return t.gettext("You declined the 1:1 of %(when)s.") % {"when": when}
+            if change.by == change.report:
+                return t.gettext("%(name)s declined the 1:1 of %(when)s.") % values
+            return t.gettext("You declined the 1:1 with %(name)s on %(when)s.") % values
         before = change.original or change.when
-        return t.gettext("Moved: the 1:1 of %(before)s is now on %(when)s.") % {
+        return t.gettext("The 1:1 with %(name)s moved from %(before)s to %(when)s.") % {
+            **values,
             "before": t.day_time(before, tz),
-            "when": when,
         }
 
-    def _cancellations(self, status: ReportStatus) -> str | None:
+    def cancellations(self, status: ReportStatus) -> str | None:
         count = status.cancelled_in_lookback
         if count < 2:
             return None
@@ -375,32 +420,46 @@ def _column(week: WeekCoverage) -> CoverageColumn:
     )
 
 
+#: percentage points within which coverage counts as steady
+STEADY_POINTS = 5
+
+
 def _trend(coverage: tuple[WeekCoverage, ...], t: Translator) -> str:
-    """One line comparing this week's coverage with the oldest week of the chart."""
+    """One line comparing coverage now with the average of the weeks before it."""
     if not coverage:
         return ""
-    first, last = coverage[0], coverage[-1]
-    values = {
-        "share": round(last.share * 100),
-        "before": round(first.share * 100),
-        "week": int(first.week.rpartition("-W")[2]),
-    }
-    if values["share"] > values["before"]:
-        message = t.gettext(
-            "Coverage is rising: %(share)d%% of your team met within their cadence, up from "
-            "%(before)d%% in week %(week)d."
+    *before, last = coverage
+    share = round(last.share * 100)
+    if not before:
+        return t.gettext("%(share)d%% of your team is within their cadence now.") % {"share": share}
+    average = round(sum(w.share for w in before) / len(before) * 100)
+    values = {"share": share, "before": average}
+    if share - average >= STEADY_POINTS:
+        return t.ngettext(
+            "Coverage is rising: %(share)d%% of your team is within their cadence now, up from "
+            "%(before)d%% the week before.",
+            "Coverage is rising: %(share)d%% of your team is within their cadence now, up from "
+            "an average of %(before)d%% over the previous %(num)d weeks.",
+            len(before),
+            **values,
         )
-    elif values["share"] < values["before"]:
-        message = t.gettext(
-            "Coverage dipped: %(share)d%% of your team met within their cadence, down from "
-            "%(before)d%% in week %(week)d. A good week to reconnect."
+    if average - share >= STEADY_POINTS:
+        return t.ngettext(
+            "Coverage dipped: %(share)d%% of your team is within their cadence now, down from "
+            "%(before)d%% the week before. A good week to reconnect.",
+            "Coverage dipped: %(share)d%% of your team is within their cadence now, down from "
+            "an average of %(before)d%% over the previous %(num)d weeks. A good week to reconnect.",
+            len(before),
+            **values,
         )
-    else:
-        message = t.gettext(
-            "Coverage is steady: %(share)d%% of your team met within their cadence, as in "
-            "week %(week)d."
-        )
-    return message % values
+    return t.ngettext(
+        "Coverage is steady: %(share)d%% of your team is within their cadence now, in line with "
+        "the week before.",
+        "Coverage is steady: %(share)d%% of your team is within their cadence now, in line with "
+        "the previous %(num)d weeks.",
+        len(before),
+        **values,
+    )
 
 
 @cache

@@ -6,13 +6,10 @@ Exit status as elsewhere: 0 fine, 1 Redis or the work failed, 2 bad settings or 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import click
@@ -21,83 +18,55 @@ from redis.exceptions import RedisError
 from rich.console import Console
 from rich.table import Table
 
-from service.errors import ConfigError, KindlyError, RosterError
+from service.cli_support import (
+    EXIT_OK,
+    EXIT_SOME_FAILED,
+    NowType,
+    guarded,
+    pinned,
+    problem,
+    settings_or_exit,
+    stderr,
+)
+from service.errors import KindlyError
 from service.ledger import UNREACHABLE, DigestRecord, DigestState, RedisLedger
 from service.planner import due_at, local_week
-from service.settings import Limits, Settings, load_settings
+from service.settings import Limits, Settings
 from service.wiring import build_connector, load_roster
-
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
-T = TypeVar("T")
-stderr = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-def _problem(message: str) -> None:
-    for line in message.splitlines():
-        click.echo(f"kindly: {line}", err=True)
-
-
-def _instant(value: str | None, settings: Settings) -> datetime | None:
-    """``--now``: ISO 8601; without an offset it is read in KINDLY_TIMEZONE."""
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(
-            f"{value!r} is not an ISO 8601 date-time such as 2026-11-23T08:00:00+01:00",
-            param_hint="--now",
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=ZoneInfo(settings.timezone))
 
 
 def _configuration() -> tuple[Settings, Limits]:
-    try:
-        settings = load_settings()
-        return settings, settings.limits
-    except ConfigError as exc:
-        _problem(str(exc))
-        raise SystemExit(EXIT_BAD_INPUT) from None
-
-
-def _guarded(work: Coroutine[Any, Any, T]) -> T:
-    try:
-        return asyncio.run(work)
-    except (ConfigError, RosterError) as exc:
-        _problem(str(exc))
-        raise SystemExit(EXIT_BAD_INPUT) from None
-    except KindlyError as exc:
-        _problem(str(exc))
-        raise SystemExit(EXIT_FAILED) from None
+    settings = settings_or_exit()
+    return settings, settings.limits
 
 
 @click.command()
-@click.option("--now", "now_given", metavar="ISO8601", help="Start the clock here (tests, demos).")
+@click.option("--now", "now_given", type=NowType(), help="Start the clock here (tests, demos).")
 @click.option("--burst", is_flag=True, help="Plan once, work off the queue, exit.")
 @click.option(
     "--check", is_flag=True, help="Health probe: exit 0 when Redis and settings are fine."
 )
-def worker(now_given: str | None, burst: bool, check: bool) -> None:
+def worker(now_given: datetime | None, burst: bool, check: bool) -> None:
     """Run the weekly digests on Redis: the planner at start and every 15 minutes, then the jobs."""
     settings, limits = _configuration()
     if check:
-        raise SystemExit(_guarded(_check(settings)))
+        raise SystemExit(guarded(_check(settings)))
     from service.worker import OffsetClock, SystemClock, create_worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    anchor = _instant(now_given, settings)
+    anchor = pinned(now_given, settings)
     clock = OffsetClock(anchor) if anchor else SystemClock()
-    _guarded(load_roster(settings))  # a bad roster stops here with one line, not a traceback
+    guarded(load_roster(settings))  # a bad roster stops here with one line, not a traceback
     arq_worker = create_worker(settings, limits, clock=clock, burst=burst)
     try:
         arq_worker.run()
     except (RedisError, *UNREACHABLE) as exc:
-        _problem(f"KINDLY_REDIS_URL={_safe_url(settings)}: Redis is not answering ({exc})")
-        raise SystemExit(EXIT_FAILED) from None
+        problem(f"KINDLY_REDIS_URL={_safe_url(settings)}: Redis is not answering ({exc})")
+        raise SystemExit(EXIT_SOME_FAILED) from None
     except KindlyError as exc:
-        _problem(str(exc))
-        raise SystemExit(EXIT_FAILED) from None
-    raise SystemExit(EXIT_FAILED if arq_worker.jobs_failed else EXIT_OK)
+        problem(str(exc))
+        raise SystemExit(EXIT_SOME_FAILED) from None
+    raise SystemExit(EXIT_SOME_FAILED if arq_worker.jobs_failed else EXIT_OK)
 
 
 async def _check(settings: Settings) -> int:
@@ -109,8 +78,8 @@ async def _check(settings: Settings) -> int:
 
         beat = await client.get(HEALTH_KEY)
     except (RedisError, *UNREACHABLE) as exc:
-        _problem(f"KINDLY_REDIS_URL={_safe_url(settings)}: Redis is not answering ({exc})")
-        return EXIT_FAILED
+        problem(f"KINDLY_REDIS_URL={_safe_url(settings)}: Redis is not answering ({exc})")
+        return EXIT_SOME_FAILED
     finally:
         await client.aclose()
     heartbeat = beat.decode() if beat else "no worker has reported yet"
@@ -159,13 +128,13 @@ def describe(record: DigestRecord, *, now: datetime, due: datetime, tz: ZoneInfo
 
 
 @click.command()
-@click.option("--now", "now_given", metavar="ISO8601", help="Pin the clock (ISO 8601).")
+@click.option("--now", "now_given", type=NowType(), help="Pin the clock (ISO 8601).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per manager on stdout.")
-def status(now_given: str | None, as_json: bool) -> None:
+def status(now_given: datetime | None, as_json: bool) -> None:
     """Show this week's digests per manager: sent, pending, or failed with the reason."""
     settings, _ = _configuration()
-    now = _instant(now_given, settings) or datetime.now().astimezone()
-    lines = _guarded(_status(settings, now))
+    now = pinned(now_given, settings) or datetime.now().astimezone()
+    lines = guarded(_status(settings, now))
     if as_json:
         for line in lines:
             click.echo(json.dumps(line.to_json(), ensure_ascii=False, sort_keys=True))

@@ -207,28 +207,51 @@ class TestWelcomeVariants:
 
 
 class TestSupportBlock:
-    """The support block points to the organisation's resources when there are any."""
+    """The support question is always asked; the organisation's resources join it when relevant."""
 
-    def test_with_support_url(self) -> None:
+    @pytest.mark.parametrize(
+        "relevant",
+        [
+            replace(status(), new_hire=True),
+            status(long_unmet=True),
+            replace(status(), cancelled_in_lookback=2),
+        ],
+        ids=["new hire", "long unmet", "cancelled twice"],
+    )
+    def test_resources_when_relevant(self, relevant: ReportStatus) -> None:
         policy = replace(POLICY, support_url=HELP)
-        support = build_agenda(status(), week=WEEK, language="en", policy=policy).blocks[-1]
+        support = build_agenda(relevant, week=WEEK, language="en", policy=policy).blocks[-1]
         assert support.link == HELP
         assert "support resources" in support.hint
 
+    def test_no_resources_in_an_ordinary_week(self) -> None:
+        policy = replace(POLICY, support_url=HELP)
+        ordinary = replace(status(), cancelled_in_lookback=1)
+        support = build_agenda(ordinary, week=WEEK, language="en", policy=policy).blocks[-1]
+        assert support.kind is BlockKind.SUPPORT
+        assert support.question in QUESTIONS[BlockKind.SUPPORT]
+        assert support.link is None
+        assert "Know your role and its limits" in support.hint
+
     def test_without_support_url(self) -> None:
-        support = build_agenda(status(), week=WEEK, language="en", policy=POLICY).blocks[-1]
+        support = build_agenda(
+            status(long_unmet=True), week=WEEK, language="en", policy=POLICY
+        ).blocks[-1]
         assert support.link is None
         assert "HR and professional support" in support.hint
 
     def test_only_web_links_are_kept(self) -> None:
         policy = replace(POLICY, support_url="javascript:alert(1)")
-        support = build_agenda(status(), week=WEEK, language="en", policy=policy).blocks[-1]
+        support = build_agenda(
+            status(long_unmet=True), week=WEEK, language="en", policy=policy
+        ).blocks[-1]
         assert support.link is None
 
     def test_no_other_block_carries_a_link(self) -> None:
         policy = replace(POLICY, support_url=HELP)
-        agenda = build_agenda(status(), week=WEEK, language="nl", policy=policy)
+        agenda = build_agenda(status(long_unmet=True), week=WEEK, language="nl", policy=policy)
         assert [b.link for b in agenda.blocks[:-1]] == [None] * 5
+        assert agenda.blocks[-1].link == HELP
 
 
 class TestFirstName:
