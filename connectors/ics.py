@@ -18,7 +18,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import icalendar
@@ -80,7 +79,6 @@ _READ_PROPERTIES = frozenset(
     }
 )
 _ZONED_PROPERTIES = ("DTSTART", "DTEND", "RECURRENCE-ID", "EXDATE", "RDATE")
-_REEXPORT = "fix or re-export the calendar"
 
 
 class IcsConnector:
@@ -119,7 +117,7 @@ class IcsConnector:
         """Every file is opened and closed within one call: nothing stays open."""
 
     def _timezone(self, manager: str) -> ZoneInfo | None:
-        path = _file_for(self.directory, manager)
+        path = _file_for(self.directory, manager, manager)
         data = self._read(path, manager)
         if data is None:
             return None
@@ -131,14 +129,15 @@ class IcsConnector:
         return _zone_named(str(zones[0].get("TZID", ""))) if len(zones) == 1 else None
 
     def _events(self, manager: str, start: datetime, end: datetime, tz: ZoneInfo) -> list[Event]:
-        path = _file_for(self.directory, manager)
-        found = self._events_in(path, manager, start, end, tz)
+        path = _file_for(self.directory, manager, manager)
+        found = self._events_in(path, manager, start, end, tz, owner=manager)
         if found is None:
             raise CalendarDataError(
                 f"no calendar for {manager}: expected {path}; add it or set KINDLY_ICS__DIR",
                 manager=manager,
             )
-        holds = self._events_in(_file_for(self.holds_dir, manager), manager, start, end, tz)
+        holds_path = _file_for(self.holds_dir, manager, manager)
+        holds = self._events_in(holds_path, manager, start, end, tz, owner=manager)
         return sorted([*found, *(holds or ())], key=lambda event: (event.start, event.id))
 
     def _busy(
@@ -146,15 +145,25 @@ class IcsConnector:
     ) -> dict[str, list[Interval] | None]:
         busy: dict[str, list[Interval] | None] = {}
         for person in people:
-            path = _file_for(self.directory, person)
-            events = self._events_in(path, manager, start, end, tz)
+            path = _file_for(self.directory, person, manager)
+            events = self._events_in(path, manager, start, end, tz, owner=person)
             busy[person] = None if events is None else busy_intervals(events, person)
         return busy
 
     def _events_in(
-        self, path: Path, manager: str, start: datetime, end: datetime, tz: ZoneInfo
+        self,
+        path: Path,
+        manager: str,
+        start: datetime,
+        end: datetime,
+        tz: ZoneInfo,
+        *,
+        owner: str,
     ) -> list[Event] | None:
-        """The file's occurrences overlapping [start, end), or None when there is no file."""
+        """The file's occurrences overlapping [start, end), or None when there is no file.
+
+        ``owner`` is whose calendar it is: an event without ORGANIZER is the owner's own,
+        as Google and Outlook report it."""
         data = self._read(path, manager)
         if data is None:
             return None
@@ -163,7 +172,7 @@ class IcsConnector:
         window = _Window(start.astimezone(zone), end.astimezone(zone), zone)
         components = self._expand(calendar, window, path, manager)
         index = _SeriesIndex.of(calendar, zone)
-        return [_to_event(component, index, zone) for component in components]
+        return [_to_event(component, index, zone, owner) for component in components]
 
     def _expand(
         self, calendar: icalendar.Calendar, window: _Window, path: Path, manager: str
@@ -185,7 +194,7 @@ class IcsConnector:
         """Expanding costs time and memory per occurrence (and per candidate since DTSTART),
         so the rules' arithmetic upper bound is checked first."""
         bounds = [
-            (_bound(rule, window), vevent, rule)
+            (_bound(vevent, rule, window), vevent, rule)
             for vevent in calendar.events
             for rule in vevent.rrules
         ]
@@ -223,7 +232,7 @@ class IcsConnector:
 
     def _create_hold(self, manager: str, hold: HoldRequest) -> PlacedHold:
         """Check and add under one lock, so overlapping runs neither lose nor repeat a hold."""
-        path = _file_for(self.holds_dir, manager)
+        path = _file_for(self.holds_dir, manager, manager)
         path.parent.mkdir(parents=True, exist_ok=True)
         uid = hold_uid(hold.key)
         with locked(path.with_name(f"{path.name}.lock")):
@@ -270,24 +279,51 @@ _EXPANDING = {"BYHOUR": "DAILY", "BYMINUTE": "HOURLY", "BYSECOND": "MINUTELY"}
 _DAY_PARTS = ("BYDAY", "BYMONTHDAY", "BYYEARDAY", "BYWEEKNO", "BYMONTH")
 
 
-def _bound(rule: icalendar.vRecur, window: _Window) -> int:
-    """At most this many occurrences of the rule fall in the window.
+def _bound(vevent: icalendar.Event, rule: icalendar.vRecur, window: _Window) -> int:
+    """At most this many occurrences of the rule overlap the window.
 
     Narrowing BY parts (BYSETPOS, filters) are ignored, so this only ever errs high.
     """
-    freq = str(rule["FREQ"][0]).upper()
-    period, days_per_period = _FREQUENCIES[freq]
+    span = _active_span(vevent, rule, window)
+    if span < timedelta(0):
+        return 0
+    period = _FREQUENCIES[_freq(rule)][0] * _interval(rule)
+    bound = (math.ceil(span / period) + 1) * _per_period(rule)
+    count = int(rule.get("COUNT", [-1])[0])  # recurring-ical-events ignores a negative COUNT
+    return bound if count < 0 else min(bound, count)
+
+
+def _active_span(vevent: icalendar.Event, rule: icalendar.vRecur, window: _Window) -> timedelta:
+    """How long the rule can start occurrences that reach into the window (negative: never)."""
+    start = _instant(vevent.start, window.zone)
+    duration = _instant(vevent.end, window.zone) - start
+    first = max(start, window.start - duration)
+    last = window.end
+    if "UNTIL" in rule:
+        last = min(last, _instant(rule["UNTIL"][0], window.zone))
+    return last - first
+
+
+def _per_period(rule: icalendar.vRecur) -> int:
+    """Occurrences one period of the rule can hold: its expanding BY parts multiplied."""
+    freq = _freq(rule)
     rank = _RANK.index(freq)
-    interval = max(1, int(rule.get("INTERVAL", [1])[0]))  # INTERVAL=0 fails in expansion
-    periods = math.ceil((window.end - window.start) / (period * interval)) + 1
-    days = days_per_period if any(part in rule for part in _DAY_PARTS) else 1
-    times = math.prod(
+    days = _FREQUENCIES[freq][1] if any(part in rule for part in _DAY_PARTS) else 1
+    if freq == "WEEKLY" and "BYDAY" in rule:
+        days = min(days, len(rule["BYDAY"]))
+    return days * math.prod(
         len(rule[part])
         for part, coarsest in _EXPANDING.items()
         if part in rule and rank >= _RANK.index(coarsest)
     )
-    bound = periods * days * times
-    return min(bound, int(rule["COUNT"][0])) if "COUNT" in rule else bound
+
+
+def _freq(rule: icalendar.vRecur) -> str:
+    return str(rule["FREQ"][0]).upper()
+
+
+def _interval(rule: icalendar.vRecur) -> int:
+    return int(rule.get("INTERVAL", [1])[0])
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,15 +360,14 @@ class _SeriesIndex:
         return cls(frozenset(recurring), overrides)
 
 
-def _to_event(component: icalendar.Event, index: _SeriesIndex, zone: ZoneInfo) -> Event:
+def _to_event(component: icalendar.Event, index: _SeriesIndex, zone: ZoneInfo, owner: str) -> Event:
     uid = str(component["UID"])
     start = component.start
     original = _original_start(component, index, zone)
     if uid not in index.recurring:
         occurrence_id = uid
     else:
-        key = original if original is not None else component.start
-        occurrence_id = f"{uid}/{_key(key, zone)}"
+        occurrence_id = f"{uid}/{_key(start if original is None else original, zone)}"
     return Event(
         id=occurrence_id,
         start=_instant(start, zone),
@@ -340,9 +375,9 @@ def _to_event(component: icalendar.Event, index: _SeriesIndex, zone: ZoneInfo) -
         all_day=not isinstance(start, datetime),
         status=_STATUS.get(_text(component, "STATUS"), Status.CONFIRMED),
         show_as=_show_as(component),
-        organizer=_email(component.get("ORGANIZER")),
-        attendees=tuple(_attendees(component.get("ATTENDEE"))),
-        description=_text(component, "DESCRIPTION", upper=False),
+        organizer=_email(component.organizer) or owner.lower(),
+        attendees=tuple(_attendees(component.attendees)),
+        description=_description(component),
         series_id=uid if uid in index.recurring else None,
         original_start=None if original is None else _instant(original, zone),
         hold_key=_hold_key(component),
@@ -367,8 +402,8 @@ def _show_as(component: icalendar.Event) -> ShowAs:
     return ShowAs.FREE if _text(component, "TRANSP") == "TRANSPARENT" else ShowAs.BUSY
 
 
-def _attendees(value: Any) -> Iterable[Attendee]:
-    for address in value if isinstance(value, list) else [value] if value else []:
+def _attendees(addresses: Iterable[icalendar.vCalAddress]) -> Iterable[Attendee]:
+    for address in addresses:
         email = _email(address)
         if email is None:
             continue
@@ -380,7 +415,7 @@ def _attendees(value: Any) -> Iterable[Attendee]:
         )
 
 
-def _email(address: Any) -> str | None:
+def _email(address: str | None) -> str | None:
     """The lower-case address of a ``mailto:`` value; other URIs name no one we know."""
     text = str(address or "")
     if text[:7].lower() != "mailto:":
@@ -440,7 +475,7 @@ def _parse(data: bytes, path: Path, manager: str) -> icalendar.Calendar:
         what = f"is not a valid iCalendar file ({_one_line(exc)})"
         raise _malformed(path, manager, what) from exc
     if not isinstance(calendar, icalendar.Calendar):
-        raise _malformed(path, manager, "holds no VCALENDAR")
+        raise _malformed(path, manager, "has no VCALENDAR")
     for vevent in calendar.events:
         problem = _problem(vevent)
         if problem is not None:
@@ -463,6 +498,11 @@ def _problem(vevent: icalendar.Event) -> str | None:
         return f"event {uid} has no DTSTART"
     except InvalidCalendar as exc:
         return f"event {uid} has unusable times ({_one_line(exc)})"
+    for rule in vevent.rrules:
+        if "FREQ" not in rule:
+            return f"event {uid} has an RRULE without FREQ"
+        if _interval(rule) < 1:
+            return f"event {uid} has an RRULE with INTERVAL below 1, which never advances"
     tzid = _unknown_tzid(vevent)
     if tzid is not None:
         return f"event {uid} uses unknown TZID {tzid!r} (add its VTIMEZONE or use an IANA name)"
@@ -519,9 +559,15 @@ def _key(value: date | datetime, zone: ZoneInfo) -> str:
     return _instant(value, zone).astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
-def _text(component: icalendar.Event, name: str, *, upper: bool = True) -> str:
-    text = str(component.get(name, ""))
-    return text.strip().upper() if upper else text
+def _text(component: icalendar.Event, name: str) -> str:
+    """A keyword property (STATUS, TRANSP…) compared case-insensitively."""
+    return str(component.get(name, "")).strip().upper()
+
+
+def _description(component: icalendar.Event) -> str:
+    """The first DESCRIPTION; Outlook repeats it per LANGUAGE."""
+    value = component.get("DESCRIPTION", "")
+    return str(value[0] if isinstance(value, list) else value)
 
 
 def _one_line(exc: BaseException | str) -> str:
@@ -530,15 +576,15 @@ def _one_line(exc: BaseException | str) -> str:
     return text if len(text) <= 160 else f"{text[:157]}..."
 
 
-def _malformed(path: Path, manager: str, what: str, fix: str = _REEXPORT) -> CalendarDataError:
-    return CalendarDataError(f"{path}: {what}; {fix}", manager=manager)
+def _malformed(path: Path, manager: str, what: str) -> CalendarDataError:
+    return CalendarDataError(f"{path}: {what}; fix or re-export the calendar", manager=manager)
 
 
-def _file_for(folder: Path, email: str) -> Path:
+def _file_for(folder: Path, email: str, manager: str) -> Path:
     """``<folder>/<email>.ics``; an address that would leave the folder is refused."""
     name = f"{email.lower()}.ics"
     if Path(name).name != name or name.startswith("."):
         raise CalendarDataError(
-            f"{email!r} is not a usable calendar file name; check the roster", manager=email
+            f"{email!r} is not a usable calendar file name; check the roster", manager=manager
         )
-    return folder / name
+    return folder.absolute() / name

@@ -227,20 +227,7 @@ class TestWithoutOrganizer:
     """An event with no ORGANIZER is a one-on-one through Google exactly when it is one
     through `.ics`: Google always names an organizer, the calendar's owner by default."""
 
-    @pytest.mark.parametrize(
-        "case",
-        [
-            pytest.param(
-                "only the report invited",
-                marks=pytest.mark.xfail(
-                    strict=True,
-                    reason="connectors/ics.py leaves the organizer empty; Google makes it the "
-                    "calendar's owner, so only Google counts this as Maria's 1:1 with Sam",
-                ),
-            ),
-            *(case for case in WITHOUT_ORGANIZER if case != "only the report invited"),
-        ],
-    )
+    @pytest.mark.parametrize("case", list(WITHOUT_ORGANIZER))
     async def test_same_answer_either_way(self, tmp_path: Path, case: str) -> None:
         from_ics, from_google = await read_both(tmp_path, WITHOUT_ORGANIZER[case])
         assert from_google.organizer == MARIA
