@@ -29,6 +29,7 @@ from googleapiclient.discovery import build
 from googleapiclient.errors import Error as ClientError
 from googleapiclient.errors import HttpError
 
+from service.backoff import equal_jitter, exponential
 from service.errors import (
     AuthFailed,
     CalendarDataError,
@@ -56,8 +57,7 @@ class Backoff:
     def delay(self, attempt: int, retry_after: float | None, rand: Callable[[], float]) -> float:
         if retry_after is not None:
             return retry_after
-        ceiling = min(self.cap, self.base * 2.0 ** (attempt - 1))
-        return ceiling / 2 + rand() * ceiling / 2
+        return equal_jitter(exponential(attempt, base=self.base, cap=self.cap), rand())
 
 
 DEFAULT_BACKOFF = Backoff()

@@ -29,6 +29,7 @@ import msal
 import requests
 from requests.adapters import HTTPAdapter
 
+from service.backoff import exponential
 from service.errors import AuthFailed, ConnectorError, ProviderUnavailable, RateLimited
 
 Sleep = Callable[[float], Awaitable[None]]
@@ -450,7 +451,7 @@ def _delay(headers: Mapping[str, str], attempt: int) -> float:
             return max(0.0, float(given))
         except ValueError:
             pass
-    return float(min(30.0, 0.5 * 2 ** (attempt - 1)))
+    return exponential(attempt, base=0.5, cap=30.0)
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:

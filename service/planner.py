@@ -96,8 +96,3 @@ def stagger(manager: str, window: float) -> float:
         return 0.0
     digest = hashlib.sha256(manager.lower().encode()).digest()
     return int.from_bytes(digest[:4], "big") / 2**32 * window
-
-
-def backoff(job_try: int, *, base: float, cap: float) -> float:
-    """Seconds before try ``job_try + 1``: base, 2x base, 4x base ... at most ``cap``."""
-    return float(min(cap, base * 2 ** max(job_try - 1, 0)))

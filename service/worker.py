@@ -38,11 +38,12 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from connectors.base import CalendarConnector
+from service.backoff import exponential
 from service.errors import ConfigError, KindlyError
 from service.ledger import UNREACHABLE, DigestState, RedisLedger
 from service.model import Event, HoldRequest, Interval, Manager, PlacedHold, Roster
 from service.pipeline import ManagerOutcome, RunContext, run_manager, zone_of
-from service.planner import Action, backoff, decide, hashed, job_id, local_week, stagger
+from service.planner import Action, decide, hashed, job_id, local_week, stagger
 from service.settings import Limits, Settings, load_settings
 from service.wiring import build_connector, build_mailer, load_roster
 
@@ -322,7 +323,7 @@ async def _settle(state: WorkerState, result: ManagerOutcome, week: str, *, job_
 
 def _delay(state: WorkerState, job_try: int) -> float:
     limits = state.limits
-    return backoff(job_try, base=limits.retry_base_seconds, cap=limits.retry_max_seconds)
+    return exponential(job_try, base=limits.retry_base_seconds, cap=limits.retry_max_seconds)
 
 
 # the arq worker

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.planner import Action, backoff, decide, due_at, job_id, local_week, stagger
+from service.backoff import exponential as backoff
+from service.planner import Action, decide, due_at, job_id, local_week, stagger
 
 AMS = ZoneInfo("Europe/Amsterdam")
 NYC = ZoneInfo("America/New_York")
