@@ -51,5 +51,10 @@ fuzz: $(STAMP)
 chaos: $(STAMP)
 	$(BIN)/pytest -m chaos
 
+# Benchmarks at organisation scale (not part of `make test`); table on stdout, JSON in var/bench/.
+# e.g. make bench BENCH_ARGS="--sizes 200"
+bench: $(STAMP)
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) var build *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -318,7 +318,8 @@ async def run_all(
     dry_run: bool = False,
     on_done: Callable[[ManagerOutcome], None] | None = None,
 ) -> list[ManagerOutcome]:
-    """Every manager's run, at most ``settings.concurrency`` at a time, results in roster order."""
+    """Every manager's run, at most ``settings.concurrency`` at a time, results in roster order
+    (without their rendered digests: ``on_done`` sees those, and ``run_manager`` returns them)."""
     gate = asyncio.Semaphore(ctx.settings.concurrency)
 
     async def one(manager: Manager) -> ManagerOutcome:
@@ -326,6 +327,7 @@ async def run_all(
             outcome = await run_manager(manager, ctx, now=now, dry_run=dry_run)
         if on_done is not None:
             on_done(outcome)
-        return outcome
+        # the rendered digest is done with: keeping it for every manager grows memory with the org
+        return replace(outcome, rendered=None)
 
     return list(await asyncio.gather(*(one(m) for m in managers)))
