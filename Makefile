@@ -56,5 +56,9 @@ chaos: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
+# Known vulnerabilities in the installed pins; says NOT AUDITED when advisory data is unreachable.
+audit: $(STAMP)
+	$(BIN)/python tools/audit.py
+
 clean:
 	rm -rf $(VENV) var build *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis

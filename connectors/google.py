@@ -25,7 +25,13 @@ from connectors.google_mapping import (
     placed_hold,
     roster_from_users,
 )
-from connectors.google_transport import DEFAULT_BACKOFF, Backoff, GoogleTransport, Sleep
+from connectors.google_transport import (
+    DEFAULT_BACKOFF,
+    SCOPE,
+    Backoff,
+    GoogleTransport,
+    Sleep,
+)
 from service.errors import ConfigError, ConnectorError, RosterError
 from service.model import Event, HoldRequest, Interval, PlacedHold, Roster
 from service.settings import Settings
@@ -66,6 +72,10 @@ class GoogleConnector:
         self._holds_enabled = holds_enabled
         self._page_size = page_size
 
+    def scopes(self) -> tuple[str, ...]:
+        """The OAuth scopes this connector asks for (``kindly check`` lists them)."""
+        return tuple(SCOPE + scope for scope in self._scopes)
+
     async def _calendar(self, manager: str, make: Any, *, what: str) -> Any:
         return await self._transport.call(
             "calendar", manager.lower(), self._scopes, make, what=what
@@ -79,7 +89,8 @@ class GoogleConnector:
         )
         try:
             return ZoneInfo(str(setting.get("value")))
-        except (ZoneInfoNotFoundError, ValueError):
+        # OSError: a name longer than a file name may be (tzdata looks it up as a file)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
             return None
 
     async def events(
@@ -175,7 +186,8 @@ class GoogleConnector:
 def _zone(name: object, default: ZoneInfo) -> ZoneInfo:
     try:
         return ZoneInfo(str(name)) if name else default
-    except (ZoneInfoNotFoundError, ValueError):
+    # OSError: a name longer than a file name may be (tzdata looks it up as a file)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         return default
 
 

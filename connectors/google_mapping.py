@@ -12,6 +12,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from service.errors import RosterError
 from service.model import (
     Attendee,
     Event,
@@ -28,6 +29,8 @@ from service.model import (
 )
 
 Resource = Mapping[str, Any]
+#: what a field of the wrong type or value raises somewhere in the mapping
+MALFORMED = (AttributeError, KeyError, TypeError, ValueError, OverflowError)
 
 RESPONSES = {
     "accepted": Response.ACCEPTED,
@@ -63,12 +66,16 @@ def events_from_items(items: Sequence[Resource], *, zone: ZoneInfo) -> list[Even
     a series, so its people and length are taken from another instance of the
     same series when the listing has one.
     """
-    series = {
-        str(item["recurringEventId"]): item
-        for item in items
-        if "recurringEventId" in item and "start" in item
-    }
-    return [to_event(item, zone=zone, series=series) for item in items]
+    try:
+        series = {
+            str(item["recurringEventId"]): item
+            for item in items
+            if "recurringEventId" in item and "start" in item
+        }
+        return [to_event(item, zone=zone, series=series) for item in items]
+    except MALFORMED as exc:
+        # a field of the wrong type surfaces as any of these; name it for the admin
+        raise ValueError(f"an event is not shaped as Google documents it ({exc!r})") from None
 
 
 def to_event(
@@ -93,12 +100,17 @@ def to_event(
         show_as=_show_as(item),
         organizer=_lower(people.get("organizer", {}).get("email")),
         attendees=tuple(_attendees(people.get("attendees", ()))),
-        description=str(item.get("description", "")),
-        series_id=item.get("recurringEventId"),
+        description=_text(item.get("description")) or "",
+        series_id=_text(item.get("recurringEventId")),
         original_start=original,
         hold_key=hold_key_of(item),
-        link=item.get("htmlLink"),
+        link=_text(item.get("htmlLink")),
     )
+
+
+def _text(value: object) -> str | None:
+    """A string field, or None when the provider sent something else."""
+    return value if isinstance(value, str) else None
 
 
 def _length(sibling: Resource | None, zone: ZoneInfo) -> timedelta:
@@ -178,18 +190,29 @@ def placed_hold(item: Resource, key: HoldKey, *, zone: ZoneInfo, created: bool) 
 
 def busy_from(response: Resource, people: Sequence[str]) -> dict[str, list[Interval] | None]:
     """freebusy.query calendars → busy intervals; ``None`` where Google reports errors."""
-    calendars = {str(k).lower(): v for k, v in response.get("calendars", {}).items()}
+    try:
+        calendars = {str(k).lower(): v for k, v in response.get("calendars", {}).items()}
+    except MALFORMED:
+        calendars = {}
     found: dict[str, list[Interval] | None] = {}
     for person in people:
-        entry = calendars.get(person.lower())
+        found[person] = _busy(calendars.get(person.lower()))
+    return found
+
+
+def _busy(entry: Any) -> list[Interval] | None:
+    """One calendar's busy intervals; ``None`` (unknown) when Google reports an error or
+    sends something that is not busy time with offsets."""
+    try:
         if entry is None or entry.get("errors"):
-            found[person] = None
-            continue
-        found[person] = [
+            return None
+        found = [
             Interval(datetime.fromisoformat(b["start"]), datetime.fromisoformat(b["end"]))
             for b in entry.get("busy", ())
         ]
-    return found
+    except MALFORMED:
+        return None
+    return found if all(i.start.tzinfo and i.end.tzinfo for i in found) else None
 
 
 def roster_from_users(users: Iterable[Resource], *, source: str) -> Roster:
@@ -197,6 +220,17 @@ def roster_from_users(users: Iterable[Resource], *, source: str) -> Roster:
 
     Suspended users are left out, as reports and as managers.
     """
+    try:
+        return _roster(users, source=source)
+    except MALFORMED as exc:
+        raise RosterError(
+            f"a user record is not shaped as the Directory API documents it ({exc!r}); "
+            "check the Directory or report this",
+            source=source,
+        ) from None
+
+
+def _roster(users: Iterable[Resource], *, source: str) -> Roster:
     active = {str(u["primaryEmail"]).lower(): u for u in users if not u.get("suspended", False)}
     reports: dict[str, list[Report]] = {}
     for email, user in sorted(active.items()):

@@ -28,6 +28,10 @@ class GraphMailer:
         self.sender = sender.lower()
         self.owns_client = owns_client
 
+    def scopes(self) -> tuple[str, ...]:
+        """The application permissions sending uses (``kindly check`` lists them)."""
+        return ("Mail.Send", "Mail.ReadBasic.All")
+
     async def already_sent(self, message_id: str, *, manager: str, week: str) -> bool:
         quoted = message_id.replace("'", "''")
         try:

@@ -170,9 +170,13 @@ class IcsConnector:
         calendar = _parse(data, path, manager)
         zone = _declared_zone(calendar, path, manager) or tz
         window = _Window(start.astimezone(zone), end.astimezone(zone), zone)
-        components = self._expand(calendar, window, path, manager)
-        index = _SeriesIndex.of(calendar, zone)
-        return [_to_event(component, index, zone, owner) for component in components]
+        try:
+            components = self._expand(calendar, window, path, manager)
+            index = _SeriesIndex.of(calendar, zone)
+            return [_to_event(component, index, zone, owner) for component in components]
+        # a date at the edge of the calendar (year 1, 9999) overflows once placed in a zone
+        except (OverflowError, ValueError) as exc:
+            raise _malformed(path, manager, f"has a date out of range ({_one_line(exc)})") from exc
 
     def _expand(
         self, calendar: icalendar.Calendar, window: _Window, path: Path, manager: str
@@ -200,7 +204,8 @@ class IcsConnector:
         ]
         if sum(bound for bound, _, _ in bounds) > self.max_occurrences:
             _, vevent, rule = max(bounds, key=lambda found: found[0])
-            largest = f" (largest: event {vevent.get('UID')}, RRULE {rule.to_ical().decode()})"
+            uid, text = vevent.get("UID"), rule.to_ical().decode()
+            largest = f" (largest: event {_one_line(str(uid))}, RRULE {_one_line(text)})"
             raise self._too_many(path, manager, window, largest)
 
     def _too_many(
@@ -488,7 +493,9 @@ def _parse(data: bytes, path: Path, manager: str) -> icalendar.Calendar:
 
 def _problem(vevent: icalendar.Event) -> str | None:
     """What makes this event unreadable, if anything."""
-    uid = str(vevent.get("UID", "without UID"))
+    given = vevent.get("UID", "without UID")
+    # a UID may repeat or span lines: name the event by the first, on one line
+    uid = _one_line(str(given[0] if isinstance(given, list) else given))
     for name, message in vevent.errors:
         if name in _READ_PROPERTIES:
             return f"event {uid} has a bad {name} ({_one_line(message)})"
@@ -496,7 +503,8 @@ def _problem(vevent: icalendar.Event) -> str | None:
         _ = (vevent.start, vevent.end, vevent.RECURRENCE_ID)  # icalendar validates on reading
     except IncompleteComponent:
         return f"event {uid} has no DTSTART"
-    except InvalidCalendar as exc:
+    except (InvalidCalendar, OverflowError) as exc:
+        # OverflowError: a DURATION that ends past the year 9999
         return f"event {uid} has unusable times ({_one_line(exc)})"
     for rule in vevent.rrules:
         if "FREQ" not in rule:
@@ -540,7 +548,8 @@ def _zone_named(name: str) -> ZoneInfo | None:
         if candidate:
             try:
                 return ZoneInfo(candidate)
-            except (ZoneInfoNotFoundError, ValueError):
+            # OSError: a name longer than a file name may be (tzdata looks it up as a file)
+            except (ZoneInfoNotFoundError, ValueError, OSError):
                 continue
     return None
 

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
 from connectors.graph_http import Credentials, GraphClient, Part
-from service.errors import CalendarDataError, ConfigError
+from service.errors import CalendarDataError, ConfigError, ConnectorError
 from service.model import (
     Attendee,
     Event,
@@ -44,6 +44,9 @@ EVENT_FIELDS = (
 )
 UTC_PREFERENCE = {"Prefer": 'outlook.timezone="UTC", outlook.body-content-type="text"'}
 PAGE_SIZE = 100
+#: application permissions used: read-only (KINDLY_HOLDS__ENABLED=false), and with holds
+READ_PERMISSIONS = ("Calendars.Read", "MailboxSettings.Read")
+WRITE_PERMISSIONS = ("Calendars.ReadWrite", "MailboxSettings.Read")
 SCHEDULES_PER_CALL = 20
 
 _SHOW_AS = {
@@ -60,13 +63,20 @@ _RESPONSE = {
     "tentativelyAccepted": Response.TENTATIVE,
 }
 _TAG = re.compile(r"<[^>]+>")
+#: what a field of the wrong type or value raises somewhere in the mapping
+MALFORMED = (AttributeError, KeyError, TypeError, ValueError, OverflowError)
 
 
 class OutlookConnector:
     """The :class:`connectors.base.CalendarConnector` for Microsoft 365."""
 
-    def __init__(self, client: GraphClient) -> None:
+    def __init__(self, client: GraphClient, *, holds_enabled: bool = True) -> None:
         self.client = client
+        self.holds_enabled = holds_enabled
+
+    def scopes(self) -> tuple[str, ...]:
+        """The application permissions this connector uses (``kindly check`` lists them)."""
+        return WRITE_PERMISSIONS if self.holds_enabled else READ_PERMISSIONS
 
     async def timezone(self, manager: str) -> ZoneInfo | None:
         settings = await self.client.call(
@@ -76,7 +86,8 @@ class OutlookConnector:
             what="reading the mailbox time zone",
             permission="MailboxSettings.Read",
         )
-        return zone_named(str(settings.get("timeZone") or ""))
+        zone = settings.get("timeZone") if isinstance(settings, Mapping) else None
+        return zone_named(str(zone or ""))
 
     async def events(
         self, manager: str, start: datetime, end: datetime, *, tz: ZoneInfo
@@ -119,11 +130,17 @@ class OutlookConnector:
         ]
         found: dict[str, Sequence[Interval] | None] = {}
         for answer in await self.client.batch(calls):
-            for schedule in (answer or {}).get("value", []):
+            for schedule in _schedules(answer):
                 found[str(schedule.get("scheduleId", "")).lower()] = _schedule(schedule, tz)
         return {person: found.get(person.lower()) for person in people}
 
     async def create_hold(self, manager: str, hold: HoldRequest) -> PlacedHold:
+        if not self.holds_enabled:
+            raise ConnectorError(
+                "holds are disabled (KINDLY_HOLDS__ENABLED=false), so Kindly uses no write "
+                "permission",
+                manager=manager,
+            )
         existing = await self._find_hold(manager, hold.key)
         if existing is not None:
             return existing
@@ -170,7 +187,8 @@ def zone_named(name: str) -> ZoneInfo | None:
         if candidate:
             try:
                 return ZoneInfo(candidate)
-            except (ZoneInfoNotFoundError, ValueError):
+            # OSError: a name longer than a file name may be (tzdata looks it up as a file)
+            except (ZoneInfoNotFoundError, ValueError, OSError):
                 continue
     return None
 
@@ -261,12 +279,12 @@ def to_event(item: Mapping[str, Any], owner: str, tz: ZoneInfo) -> Event:
             organizer=_email(item.get("organizer")),
             attendees=_attendees(item, owner),
             description=_description(item),
-            series_id=item.get("seriesMasterId"),
+            series_id=_text(item.get("seriesMasterId")),
             original_start=_offset_time(str(original)) if original else None,
             hold_key=_hold_key(item),
-            link=item.get("webLink"),
+            link=_text(item.get("webLink")),
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except MALFORMED as exc:
         raise CalendarDataError(
             f"Microsoft Graph returned an event Kindly cannot read for {owner} ({exc!r}); "
             "report this with the event's id",
@@ -274,15 +292,31 @@ def to_event(item: Mapping[str, Any], owner: str, tz: ZoneInfo) -> Event:
         ) from None
 
 
+def _text(value: object) -> str | None:
+    """A string field, or None when Graph sent something else."""
+    return value if isinstance(value, str) else None
+
+
+def _schedules(answer: Any) -> list[Mapping[str, Any]]:
+    """The schedules of one getSchedule answer; none when it is not shaped as documented."""
+    value = answer.get("value") if isinstance(answer, Mapping) else None
+    return [s for s in value if isinstance(s, Mapping)] if isinstance(value, list) else []
+
+
 def _schedule(schedule: Mapping[str, Any], tz: ZoneInfo) -> list[Interval] | None:
-    if schedule.get("error"):
+    """Busy intervals, or ``None`` (unknown) for an error or a schedule we cannot read."""
+    try:
+        if schedule.get("error"):
+            return None
+        busy = []
+        for entry in schedule.get("scheduleItems") or []:
+            if str(entry.get("status")) == "free":
+                continue
+            start, end = parse_graph_time(entry["start"]), parse_graph_time(entry["end"])
+            busy.append(Interval(start, end))
+        return sorted(busy)
+    except MALFORMED:
         return None
-    busy = []
-    for entry in schedule.get("scheduleItems") or []:
-        if str(entry.get("status")) == "free":
-            continue
-        busy.append(Interval(parse_graph_time(entry["start"]), parse_graph_time(entry["end"])))
-    return sorted(busy)
 
 
 def hold_body(hold: HoldRequest) -> dict[str, Any]:
@@ -378,7 +412,7 @@ def _certificate(path: Any) -> dict[str, str]:
 
 
 def from_settings(settings: Settings) -> OutlookConnector:
-    return OutlookConnector(client_from_settings(settings))
+    return OutlookConnector(client_from_settings(settings), holds_enabled=settings.holds.enabled)
 
 
 def mailer_from_settings(settings: Settings) -> Any:
@@ -406,7 +440,12 @@ async def directory_roster(client: GraphClient) -> Roster:
         permission="User.Read.All",
         params={"$select": fields, "$top": "999"},
     )
-    enabled = [u for u in users if u.get("accountEnabled", True) and _address(u)]
+    # a user without an id or address cannot be looked up or mailed: left out
+    enabled = [
+        u
+        for u in users
+        if isinstance(u, Mapping) and u.get("accountEnabled", True) and _address(u) and u.get("id")
+    ]
     # one directReports request per user would be N round trips: batches of 20 make it N / 20
     lists = await client.batch_pages(
         [
@@ -426,7 +465,7 @@ async def directory_roster(client: GraphClient) -> Roster:
         people = tuple(
             Report(email=_address(r), name=str(r.get("displayName") or _address(r)))
             for r in reports
-            if r.get("accountEnabled", True) and _address(r)
+            if isinstance(r, Mapping) and r.get("accountEnabled", True) and _address(r)
         )
         if people:
             name = str(user.get("displayName") or _address(user))

@@ -27,6 +27,7 @@ from service.cli_support import (
     guarded,
     pinned,
     problem,
+    safe_redis_url,
     settings_or_exit,
     stderr,
 )
@@ -85,7 +86,7 @@ def run(
         for error in outcome.errors:
             problem(f"{outcome.manager}: {error}")
         if as_json:
-            click.echo(json.dumps(outcome.to_json(), ensure_ascii=False, sort_keys=True))
+            click.echo(json.dumps(outcome.to_json(), ensure_ascii=True, sort_keys=True))
     if not as_json:
         _summary(outcomes, settings, dry_run)
     raise SystemExit(EXIT_OK if all(o.ok for o in outcomes) else EXIT_SOME_FAILED)
@@ -192,6 +193,7 @@ async def _check(settings: Settings, now: datetime) -> list[str]:
     )
     problems: list[str] = []
     async with _session(settings) as ctx:
+        _print_scopes(settings, ctx)
         for manager in roster.managers:
             try:
                 zone = await ctx.connector.timezone(manager.email) or ZoneInfo(settings.timezone)
@@ -201,6 +203,19 @@ async def _check(settings: Settings, now: datetime) -> list[str]:
     problems += await _check_outbox(settings)
     problems += await _check_redis(settings)
     return problems
+
+
+def _print_scopes(settings: Settings, ctx: RunContext) -> None:
+    """What Kindly may do at the providers: the scopes or permissions it asks for."""
+    mode = "read and write" if settings.holds.enabled else "read-only (KINDLY_HOLDS__ENABLED=false)"
+    for what, part in (("calendar", ctx.connector), ("email", ctx.mailer)):
+        scopes = getattr(part, "scopes", None)
+        if callable(scopes):
+            extra = f", {mode}" if what == "calendar" else ""
+            stderr.print(
+                f"{what} access ({type(part).__name__}{extra}): {', '.join(scopes())}",
+                soft_wrap=True,
+            )
 
 
 async def _check_outbox(settings: Settings) -> list[str]:
@@ -227,7 +242,7 @@ async def _check_redis(settings: Settings) -> list[str]:
         await client.ping()
     except (RedisError, OSError, ValueError) as exc:
         stderr.print(
-            f"note: KINDLY_REDIS_URL={settings.redis_url} is not answering ({exc}); "
+            f"note: KINDLY_REDIS_URL={safe_redis_url(settings)} is not answering ({exc}); "
             "`kindly worker` needs it, `kindly run --once` does not"
         )
     finally:

@@ -72,3 +72,12 @@ def guarded(work: Coroutine[Any, Any, T]) -> T:
     except KindlyError as exc:
         problem(str(exc))
         raise SystemExit(EXIT_SOME_FAILED) from None
+
+
+def safe_redis_url(settings: Settings) -> str:
+    """The Redis URL without its password, for messages."""
+    url = settings.redis_url
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
+    return url

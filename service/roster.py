@@ -221,7 +221,8 @@ def _text(value: Any) -> str:
 def _zone(value: Any) -> str:
     try:
         ZoneInfo(str(value))
-    except (ZoneInfoNotFoundError, ValueError):
+    # OSError: a name longer than a file name may be (tzdata looks it up as a file)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise ValueError(
             f"unknown time zone {value!r}; use an IANA name such as Europe/Amsterdam"
         ) from None

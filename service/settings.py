@@ -6,6 +6,7 @@ build :class:`Settings` once at start-up and pass it down.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import time
 from pathlib import Path
@@ -36,7 +37,8 @@ ENV_PREFIX = "KINDLY_"
 def _zone(name: str) -> str:
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    # OSError: a name longer than a file name may be (tzdata looks it up as a file)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise ValueError(
             f"unknown time zone {name!r}; use an IANA name such as Europe/Amsterdam or UTC"
         ) from None
@@ -212,7 +214,13 @@ def load_settings(**overrides: Any) -> Settings:
         raise ConfigError("\n".join(_describe(exc))) from None
     except SettingsError as exc:
         # raised for values that are not even parseable (e.g. bad JSON in a nested var)
-        raise ConfigError(f"settings: {exc}; check the KINDLY_ variables and .env") from None
+        field = re.search(r'field "(\w+)"', str(exc))
+        if field is None:
+            raise ConfigError(f"settings: {exc}; check the KINDLY_ variables and .env") from None
+        variable = ENV_PREFIX + field.group(1).upper()
+        raise ConfigError(
+            f"{variable}: not valid JSON; fix it, or set its parts one by one as {variable}__<NAME>"
+        ) from None
 
 
 def _describe(exc: ValidationError) -> Iterator[str]:
@@ -228,5 +236,7 @@ def _describe(exc: ValidationError) -> Iterator[str]:
             continue
         given = error.get("input")
         secret = any(word in variable for word in ("PASSWORD", "SECRET", "KEY", "TOKEN"))
-        shown = "" if secret or isinstance(given, dict) or given is None else f"={str(given)!r}"
+        # a section's JSON or a list may hold a secret: only plain values are echoed
+        plain = isinstance(given, str | int | float | bool)
+        shown = "" if secret or not plain else f"={str(given)!r}"
         yield f"{variable}{shown}: {message}"

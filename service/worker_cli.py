@@ -25,6 +25,7 @@ from service.cli_support import (
     guarded,
     pinned,
     problem,
+    safe_redis_url,
     settings_or_exit,
     stderr,
 )
@@ -61,7 +62,7 @@ def worker(now_given: datetime | None, burst: bool, check: bool) -> None:
     try:
         arq_worker.run()
     except (RedisError, *UNREACHABLE) as exc:
-        problem(f"KINDLY_REDIS_URL={_safe_url(settings)}: Redis is not answering ({exc})")
+        problem(f"KINDLY_REDIS_URL={safe_redis_url(settings)}: Redis is not answering ({exc})")
         raise SystemExit(EXIT_SOME_FAILED) from None
     except KindlyError as exc:
         problem(str(exc))
@@ -78,22 +79,13 @@ async def _check(settings: Settings) -> int:
 
         beat = await client.get(HEALTH_KEY)
     except (RedisError, *UNREACHABLE) as exc:
-        problem(f"KINDLY_REDIS_URL={_safe_url(settings)}: Redis is not answering ({exc})")
+        problem(f"KINDLY_REDIS_URL={safe_redis_url(settings)}: Redis is not answering ({exc})")
         return EXIT_SOME_FAILED
     finally:
         await client.aclose()
     heartbeat = beat.decode() if beat else "no worker has reported yet"
     stderr.print(f"worker check: ok — Redis answers, {len(roster.managers)} managers; {heartbeat}")
     return EXIT_OK
-
-
-def _safe_url(settings: Settings) -> str:
-    """The Redis URL without its password."""
-    url = settings.redis_url
-    if "@" in url:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return url
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +129,7 @@ def status(now_given: datetime | None, as_json: bool) -> None:
     lines = guarded(_status(settings, now))
     if as_json:
         for line in lines:
-            click.echo(json.dumps(line.to_json(), ensure_ascii=False, sort_keys=True))
+            click.echo(json.dumps(line.to_json(), ensure_ascii=True, sort_keys=True))
         return
     table = Table(title=f"Kindly — digests at {now:%Y-%m-%d %H:%M %Z}")
     for column in ("manager", "week", "state", "reason"):
