@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import ssl
 import threading
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -19,6 +18,7 @@ from tests.emulators.google.faults import Faults
 from tests.emulators.google.keys import new_key, new_key_id, public_pem, service_account_info
 from tests.emulators.google.org import Org
 from tests.emulators.graph.certs import CertificatePair
+from tests.emulators.tls_server import EmulatorServer
 
 #: every scope Kindly may ask for; what an admin grants in the Admin console
 KINDLY_SCOPES = frozenset(
@@ -165,29 +165,7 @@ def request_counts(api: Api, *, since: int = 0) -> dict[str, dict[str, int]]:
     return {user: dict(sorted(kinds.items())) for user, kinds in sorted(table.items())}
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(
-        self,
-        address: tuple[str, int],
-        handler: type[BaseHTTPRequestHandler],
-        tls: CertificatePair | None,
-    ) -> None:
-        self.context: ssl.SSLContext | None = None
-        if tls is not None:
-            self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            self.context.load_cert_chain(tls.cert, tls.key)
-        super().__init__(address, handler)
-
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        # the handshake runs in the request's own thread, so one bad client cannot stall accept
-        if self.context is not None:
-            try:
-                request = self.context.wrap_socket(request, server_side=True)
-            except (ssl.SSLError, OSError):
-                return
-        super().finish_request(request, client_address)
+_Server = EmulatorServer
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import functools
 import json
-import ssl
 import threading
 import time
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -22,6 +21,7 @@ from tests.emulators.graph.graph import Call, GraphApi, classify, graph_error
 from tests.emulators.graph.identity import Identity, Reply
 from tests.emulators.graph.org import Organisation, User, load_organisation, user_id
 from tests.emulators.graph.state import AppRegistration, Fault, LoggedRequest, Recorder
+from tests.emulators.tls_server import EmulatorServer
 
 VERSION = "/v1.0"
 BATCH_LIMIT = 20
@@ -294,10 +294,7 @@ class GraphEmulator:
         }
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
+class _Server(EmulatorServer):
     def __init__(
         self,
         address: tuple[str, int],
@@ -306,21 +303,7 @@ class _Server(ThreadingHTTPServer):
         tls: CertificatePair | None,
     ) -> None:
         self.emulator = emulator
-        self.tls = tls
-        self.context: ssl.SSLContext | None = None
-        if tls is not None:
-            self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            self.context.load_cert_chain(tls.cert, tls.key)
-        super().__init__(address, handler)
-
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        # the TLS handshake runs in the request's own thread, never in the accept loop
-        if self.context is not None:
-            try:
-                request = self.context.wrap_socket(request, server_side=True)
-            except (ssl.SSLError, OSError):
-                return
-        super().finish_request(request, client_address)
+        super().__init__(address, handler, tls)
 
 
 class _Handler(BaseHTTPRequestHandler):
