@@ -27,14 +27,13 @@ def clean_environ(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-@pytest.fixture
-def run_kindly(tmp_path: Path) -> RunKindly:
-    """Run `kindly ARGS...` in a scratch folder (so no .env is read), no stdin."""
+def runner(cwd: Path) -> RunKindly:
+    """Run `kindly ARGS...` in ``cwd`` (so no .env is read), no stdin, clean environment."""
 
     def run(*args: str, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [str(KINDLY), *args],
-            cwd=tmp_path,
+            cwd=cwd,
             env=clean_environ(env),
             stdin=subprocess.DEVNULL,
             capture_output=True,
@@ -44,3 +43,9 @@ def run_kindly(tmp_path: Path) -> RunKindly:
         )
 
     return run
+
+
+@pytest.fixture
+def run_kindly(tmp_path: Path) -> RunKindly:
+    """`kindly` in a scratch folder, as a user would run it."""
+    return runner(tmp_path)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import subprocess
 import threading
 import unicodedata
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ import pytest
 import yaml
 from redis import Redis
 
-from tests.conftest import EXAMPLES, KINDLY, RunKindly, clean_environ
+from tests.conftest import EXAMPLES, RunKindly, runner
 from tests.emulators.graph import CertificatePair, GraphEmulator
 from tests.smtpd import Recorder, SmtpServer, start_server
 
@@ -203,24 +202,6 @@ def run_graph(run_kindly: RunKindly, org: Path, out: Path, tls: CertificatePair)
         ]
         holds = [f"{e.subject}\n{e.body}" for m in managers for e in graph.created_events(m)]
     return Run(stdout, stderr, code, mails, holds, written(out) if out.exists() else {})
-
-
-def runner(cwd: Path) -> RunKindly:
-    """The ``run_kindly`` fixture's runner, for module-scoped fixtures."""
-
-    def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(KINDLY), *args],
-            cwd=cwd,
-            env=clean_environ(env),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-
-    return run
 
 
 @pytest.fixture(scope="module")
