@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -25,6 +26,7 @@ class EmulatorServer(ThreadingHTTPServer):
             self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             self.context.load_cert_chain(tls.cert, tls.key)
         super().__init__(address, handler)
+        self._thread: threading.Thread | None = None
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         # the TLS handshake runs in the request's own thread, so one bad client cannot stall accept
@@ -34,3 +36,16 @@ class EmulatorServer(ThreadingHTTPServer):
             except (ssl.SSLError, OSError):
                 return
         super().finish_request(request, client_address)
+
+    def serve_in_background(self, name: str) -> None:
+        """Serve from a daemon thread; a short poll keeps :meth:`stop` quick."""
+        self._thread = threading.Thread(
+            target=self.serve_forever, kwargs={"poll_interval": 0.02}, name=name, daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections import Counter
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -63,7 +62,6 @@ class GoogleEmulator:
             directory_page_size=directory_page_size,
         )
         self._server.api = self.api  # type: ignore[attr-defined]
-        self._thread: threading.Thread | None = None
 
     @classmethod
     def from_folder(cls, folder: Path, **options: Any) -> GoogleEmulator:
@@ -129,17 +127,11 @@ class GoogleEmulator:
             return list(self.org.calendar(owner.lower()).inserted.values())
 
     def start(self) -> GoogleEmulator:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), name="google-emulator", daemon=True
-        )
-        self._thread.start()
+        self._server.serve_in_background("google-emulator")
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._server.stop()
 
     def serve_forever(self) -> None:
         self._server.serve_forever()

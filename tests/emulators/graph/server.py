@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import threading
 import time
@@ -63,7 +62,6 @@ class GraphEmulator:
         self.concurrency_retry_after = concurrency_retry_after
         self._lock = threading.Lock()
         self._server = _Server((host, port), _Handler, self, tls)
-        self._thread: threading.Thread | None = None
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -79,17 +77,11 @@ class GraphEmulator:
         return self.origin + VERSION
 
     def start(self) -> GraphEmulator:
-        # a short poll keeps stop() quick: shutdown waits for the loop's next poll
-        serve = functools.partial(self._server.serve_forever, poll_interval=0.02)
-        self._thread = threading.Thread(target=serve, daemon=True)
-        self._thread.start()
+        self._server.serve_in_background("graph-emulator")
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._server.stop()
 
     def __enter__(self) -> GraphEmulator:
         return self.start()
