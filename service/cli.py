@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
 from service.cli_support import (
@@ -33,7 +33,7 @@ from service.cli_support import (
 )
 from service.errors import KindlyError, RosterError
 from service.model import Manager
-from service.pipeline import ManagerOutcome, RunContext, run_all, run_manager
+from service.pipeline import ManagerOutcome, RunContext, run_manager, stream_all
 from service.settings import Settings
 from service.wiring import build_connector, build_mailer, load_roster
 from service.worker_cli import status, worker
@@ -81,15 +81,75 @@ def run(
         raise SystemExit(EXIT_BAD_INPUT)
     settings = settings_or_exit()
     now = pinned(now_given, settings) or datetime.now(UTC)
-    outcomes = guarded(_run(settings, now, manager_email, dry_run, show_progress=not as_json))
-    for outcome in outcomes:
+    report = _JsonLines() if as_json else _Table(settings, dry_run)
+    guarded(_run(settings, now, manager_email, dry_run, report))
+    raise SystemExit(EXIT_OK if report.all_ok else EXIT_SOME_FAILED)
+
+
+class _Report:
+    """Where outcomes go as they arrive: problems to stderr at once, the rest by kind."""
+
+    def __init__(self) -> None:
+        self.all_ok = True
+
+    def start(self, managers: int) -> AbstractContextManager[None]:
+        return nullcontext()
+
+    def done(self, outcome: ManagerOutcome) -> None:
+        """One manager finished (any order): progress only."""
+
+    def add(self, outcome: ManagerOutcome) -> None:
+        """The next outcome in roster order."""
+        self.all_ok = self.all_ok and outcome.ok
         for error in outcome.errors:
             problem(f"{outcome.manager}: {error}")
-        if as_json:
-            click.echo(json.dumps(outcome.to_json(), ensure_ascii=True, sort_keys=True))
-    if not as_json:
-        _summary(outcomes, settings, dry_run)
-    raise SystemExit(EXIT_OK if all(o.ok for o in outcomes) else EXIT_SOME_FAILED)
+
+    def finish(self) -> None: ...
+
+
+class _JsonLines(_Report):
+    """``--json``: one line per manager, printed and forgotten, so memory stays flat."""
+
+    def add(self, outcome: ManagerOutcome) -> None:
+        super().add(outcome)
+        click.echo(json.dumps(outcome.to_json(), ensure_ascii=True, sort_keys=True))
+
+
+class _Table(_Report):
+    """A progress bar while running, then the summary table a person reads."""
+
+    def __init__(self, settings: Settings, dry_run: bool) -> None:
+        super().__init__()
+        self.settings, self.dry_run = settings, dry_run
+        self.outcomes: list[ManagerOutcome] = []
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=stderr,
+            transient=True,
+        )
+        self.task: TaskID | None = None
+
+    @contextmanager
+    def _showing(self, managers: int) -> Iterator[None]:
+        with self.progress:
+            self.task = self.progress.add_task("managers", total=managers)
+            yield
+
+    def start(self, managers: int) -> AbstractContextManager[None]:
+        return self._showing(managers)
+
+    def done(self, outcome: ManagerOutcome) -> None:
+        if self.task is not None:
+            self.progress.advance(self.task)
+
+    def add(self, outcome: ManagerOutcome) -> None:
+        super().add(outcome)
+        self.outcomes.append(outcome)
+
+    def finish(self) -> None:
+        _summary(self.outcomes, self.settings, self.dry_run)
 
 
 async def _run(
@@ -97,25 +157,17 @@ async def _run(
     now: datetime,
     manager_email: str | None,
     dry_run: bool,
-    *,
-    show_progress: bool,
-) -> list[ManagerOutcome]:
+    report: _Report,
+) -> None:
     roster = await load_roster(settings)
     managers = _pick(roster.managers, manager_email, roster.source)
     async with _session(settings) as ctx:
-        if not show_progress:
-            return await run_all(managers, ctx, now=now, dry_run=dry_run)
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            console=stderr,
-            transient=True,
-        ) as progress:
-            task = progress.add_task("managers", total=len(managers))
-            return await run_all(
-                managers, ctx, now=now, dry_run=dry_run, on_done=lambda _: progress.advance(task)
-            )
+        with report.start(len(managers)):
+            async for outcome in stream_all(
+                managers, ctx, now=now, dry_run=dry_run, on_done=report.done
+            ):
+                report.add(outcome)
+    report.finish()
 
 
 def _summary(outcomes: Sequence[ManagerOutcome], settings: Settings, dry_run: bool) -> None:

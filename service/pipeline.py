@@ -8,7 +8,8 @@ the pinned ``now``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -31,6 +32,9 @@ from service.model import Event, HoldKey, HoldRequest, Interval, Manager, Placed
 from service.recap import agreed_expectations
 from service.settings import Settings
 from service.slots import find_slot
+
+#: how many managers ``stream_all`` starts ahead of the oldest unfinished one, per slot
+WINDOW_FACTOR = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,24 +314,56 @@ class _HoldPlacer:
         self.placed.append(placed)
 
 
-async def run_all(
-    managers: Sequence[Manager],
+async def stream_all(
+    managers: Iterable[Manager],
     ctx: RunContext,
     *,
     now: datetime,
     dry_run: bool = False,
     on_done: Callable[[ManagerOutcome], None] | None = None,
-) -> list[ManagerOutcome]:
-    """Every manager's run, at most ``settings.concurrency`` at a time, results in roster order
-    (without their rendered digests: ``on_done`` sees those, and ``run_manager`` returns them)."""
-    gate = asyncio.Semaphore(ctx.settings.concurrency)
+) -> AsyncIterator[ManagerOutcome]:
+    """Every manager's outcome in roster order, each as soon as it and those before it are done.
+
+    At most ``settings.concurrency`` managers run at once and at most ``WINDOW_FACTOR`` times
+    that many are started ahead of the oldest unfinished one, so memory stays flat however
+    large the organisation: nothing is held for a manager whose outcome was handed on.
+    Outcomes come without their rendered digest (``on_done`` sees it; ``run_manager`` returns
+    it), which only a preview needs.
+    """
+    limit = ctx.settings.concurrency
+    gate = asyncio.Semaphore(limit)
 
     async def one(manager: Manager) -> ManagerOutcome:
         async with gate:
             outcome = await run_manager(manager, ctx, now=now, dry_run=dry_run)
         if on_done is not None:
             on_done(outcome)
-        # the rendered digest is done with: keeping it for every manager grows memory with the org
         return replace(outcome, rendered=None)
 
-    return list(await asyncio.gather(*(one(m) for m in managers)))
+    queue = iter(managers)
+    ahead: deque[asyncio.Task[ManagerOutcome]] = deque()
+    try:
+        while True:
+            while len(ahead) < limit * WINDOW_FACTOR and (manager := next(queue, None)) is not None:
+                ahead.append(asyncio.create_task(one(manager)))
+            if not ahead:
+                return
+            outcome = await ahead[0]  # left in ``ahead`` until done, so a cancel reaches it
+            ahead.popleft()
+            yield outcome
+    finally:
+        for task in ahead:
+            task.cancel()
+        await asyncio.gather(*ahead, return_exceptions=True)
+
+
+async def run_all(
+    managers: Iterable[Manager],
+    ctx: RunContext,
+    *,
+    now: datetime,
+    dry_run: bool = False,
+    on_done: Callable[[ManagerOutcome], None] | None = None,
+) -> list[ManagerOutcome]:
+    """Every manager's outcome, in roster order (see :func:`stream_all`)."""
+    return [o async for o in stream_all(managers, ctx, now=now, dry_run=dry_run, on_done=on_done)]
