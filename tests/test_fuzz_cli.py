@@ -112,8 +112,10 @@ def assert_written_whole(out: Path) -> None:
             message = message_from_bytes(path.read_bytes(), policy=policy.default)
             assert message["Message-ID"]
             assert not message.defects
-        elif path.name == "ledger.json":
-            assert json.loads(path.read_text(encoding="utf-8"))
+        elif path.name == "ledger.jsonl":
+            lines = path.read_text(encoding="utf-8").splitlines()
+            assert lines
+            assert all(json.loads(line)["message_id"] for line in lines)
         else:
             assert path.is_dir() or path.suffix == ".lock" or path.name == ".lock", path
 
