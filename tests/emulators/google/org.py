@@ -93,17 +93,22 @@ class Org:
     def load(cls, folder: Path, *, admin: str | None = None, default_zone: str = "UTC") -> Org:
         """Read ``roster.yaml`` and ``calendars/*.ics``; add an admin user for the Directory."""
         org = cls(default_zone=default_zone)
-        roster = yaml.safe_load((folder / "roster.yaml").read_text(encoding="utf-8")) or {}
-        for manager in roster.get("managers") or []:
-            email = str(manager["email"]).lower()
-            org.add_user(email, manager.get("name", email), timezone=manager.get("timezone"))
-            for report in manager.get("reports") or []:
-                org.add_user(str(report["email"]).lower(), report.get("name", ""), manager=email)
-        domain = next(iter(org.users), "example.com").partition("@")[2] or "example.com"
-        org.add_user(admin or f"admin@{domain}", "Workspace Admin", admin=True)
+        org.add_roster(folder / "roster.yaml", admin=admin)
         for path in sorted((folder / "calendars").glob("*.ics")):
             org.add_ics(path.stem.lower(), path.read_bytes())
         return org
+
+    def add_roster(self, path: Path, *, admin: str | None = None) -> None:
+        """Directory users from a Kindly roster, each report with a manager relation."""
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        roster = yaml.load(path.read_text(encoding="utf-8"), Loader=loader) or {}
+        for manager in roster.get("managers") or []:
+            email = str(manager["email"]).lower()
+            self.add_user(email, manager.get("name", email), timezone=manager.get("timezone"))
+            for report in manager.get("reports") or []:
+                self.add_user(str(report["email"]).lower(), report.get("name", ""), manager=email)
+        domain = next(iter(self.users), "example.com").partition("@")[2] or "example.com"
+        self.add_user(admin or f"admin@{domain}", "Workspace Admin", admin=True)
 
     def add_user(
         self,
@@ -129,18 +134,21 @@ class Org:
         ics = icalendar.Calendar.from_ical(data)
         if owner not in self.users:
             self.add_user(owner, owner)
-        components = list(ics.walk("VEVENT"))
-        recurring = frozenset(
-            str(c["UID"])
-            for c in components
-            if "UID" in c and ("RRULE" in c or "RDATE" in c or "RECURRENCE-ID" in c)
-        )
+        recurring, zone = self.describe(ics, owner)
         with self.lock:
             calendar = self.calendar(owner)
-            calendar.ics, calendar.recurring = ics, recurring
-            calendar.zone = ZoneInfo(self._zone_name(ics, owner))
+            calendar.ics, calendar.recurring, calendar.zone = ics, recurring, zone
             self.version += 1
         return calendar
+
+    def describe(self, ics: icalendar.Calendar, owner: str) -> tuple[frozenset[str], ZoneInfo]:
+        """The UIDs that are recurring series, and the calendar's zone."""
+        recurring = frozenset(
+            str(c["UID"])
+            for c in ics.walk("VEVENT")
+            if "UID" in c and ("RRULE" in c or "RDATE" in c or "RECURRENCE-ID" in c)
+        )
+        return recurring, ZoneInfo(self._zone_name(ics, owner))
 
     def _zone_name(self, ics: icalendar.Calendar, owner: str) -> str:
         """X-WR-TIMEZONE, else the only VTIMEZONE, else the roster's zone (IANA names only)."""
