@@ -27,9 +27,11 @@ from connectors.google_mapping import (
 )
 from connectors.google_transport import (
     DEFAULT_BACKOFF,
+    DEFAULT_RATES,
     SCOPE,
     Backoff,
     GoogleTransport,
+    Rates,
     Sleep,
 )
 from service.errors import ConfigError, ConnectorError, RosterError
@@ -56,6 +58,7 @@ class GoogleConnector:
         max_concurrency: int = 8,
         page_size: int = PAGE_SIZE,
         backoff: Backoff = DEFAULT_BACKOFF,
+        rates: Rates = DEFAULT_RATES,
         sleep: Sleep | None = None,
         ca_certs: str | None = None,
     ) -> None:
@@ -65,6 +68,7 @@ class GoogleConnector:
             api_endpoint=api_endpoint,
             max_concurrency=max_concurrency,
             backoff=backoff,
+            rates=rates,
             ca_certs=ca_certs,
             **options,
         )
@@ -75,6 +79,11 @@ class GoogleConnector:
     def scopes(self) -> tuple[str, ...]:
         """The OAuth scopes this connector asks for (``kindly check`` lists them)."""
         return tuple(SCOPE + scope for scope in self._scopes)
+
+    @property
+    def rates(self) -> Rates:
+        """The request quotas every call is paced to."""
+        return self._transport.rates
 
     async def _calendar(self, manager: str, make: Any, *, what: str) -> Any:
         return await self._transport.call(
@@ -235,7 +244,15 @@ def from_settings(settings: Settings) -> GoogleConnector:
         api_endpoint=str(settings.google.api_endpoint),
         holds_enabled=settings.holds.enabled,
         max_concurrency=settings.google.max_concurrency,
+        rates=_rates(settings),
         ca_certs=_ca_certs(settings),
+    )
+
+
+def _rates(settings: Settings) -> Rates:
+    return Rates(
+        per_user=settings.google.requests_per_minute_per_user,
+        per_project=settings.google.requests_per_minute,
     )
 
 
@@ -252,6 +269,7 @@ async def load_directory_roster(settings: Settings, *, sleep: Sleep | None = Non
         _credentials(settings),
         api_endpoint=str(settings.google.api_endpoint),
         max_concurrency=1,
+        rates=_rates(settings),
         ca_certs=_ca_certs(settings),
         **options,
     )

@@ -4,7 +4,9 @@ The client library is synchronous and its httplib2 transport is not
 thread-safe, so every worker thread keeps its own connection and its own
 built API clients; the pool's size bounds how many calls are in flight.
 Retries happen on the event loop (exponential backoff with jitter, honouring
-Retry-After) with an injectable ``sleep`` so tests drive time. Every
+Retry-After) with an injectable ``sleep`` so tests drive time. Google's
+per-user and per-project request quotas are kept by a :class:`RateLimiter`
+that each worker thread passes just before its request leaves. Every
 googleapiclient / google-auth / httplib2 exception is translated here, once,
 into :mod:`service.errors`.
 """
@@ -16,6 +18,8 @@ import json
 import random
 import ssl
 import threading
+import time
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -44,6 +48,9 @@ APIS = {"calendar": ("calendar", "v3", "calendar/v3/"), "directory": ("admin", "
 RATE_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
 
 Sleep = Callable[[float], Awaitable[None]]
+Clock = Callable[[], float]
+#: a blocking sleep: the rate limiter waits in the worker thread that is about to send
+Block = Callable[[float], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +70,96 @@ class Backoff:
 DEFAULT_BACKOFF = Backoff()
 
 
+@dataclass(frozen=True, slots=True)
+class Rates:
+    """Google Calendar's request quotas: per impersonated user, and per Cloud project."""
+
+    per_user: int = 600
+    per_project: int = 10_000
+    #: seconds Google counts over; tests shrink it so pacing shows in a fraction of a second
+    window: float = 60.0
+    #: Google counts a request when it arrives, a varying moment after its slot was taken;
+    #: pacing over ``window + slack`` keeps that jitter from putting one too many in a window
+    slack: float = 1.0
+
+    def __post_init__(self) -> None:
+        if min(self.per_user, self.per_project) < 1 or self.window <= 0 or self.slack < 0:
+            raise ValueError(f"{self}: limits must be at least 1, the window above 0, slack >= 0")
+
+
+DEFAULT_RATES = Rates()
+
+
+class RateLimiter:
+    """At most ``per_user`` requests of one user, and ``per_project`` in all, in any
+    ``window + slack`` seconds: a sliding log of slot times, safe across worker threads.
+
+    Google counts a request when it arrives, so the slot is taken in the worker thread
+    just before sending, not on the event loop, where a queue for the pool would stand
+    between slot and send. A wait holds that thread: harmless when the project quota
+    binds (everyone waits), and the per-user quota is far above one manager's requests.
+
+    Only the newest ``limit`` slots of each log matter (a new slot must wait until the
+    oldest of them has left the window), so each log is a bounded deque and a slot under
+    the limit costs a lock and two appends. Users idle for a whole window are forgotten,
+    so memory follows the users active in the last minute, not the organisation.
+    """
+
+    def __init__(
+        self,
+        rates: Rates = DEFAULT_RATES,
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Block = time.sleep,
+    ) -> None:
+        self.rates = rates
+        self._span = rates.window + rates.slack
+        self._clock, self._sleep = clock, sleep
+        self._lock = threading.Lock()
+        self._project: deque[float] = deque(maxlen=rates.per_project)
+        #: least recently seen user first, so idle ones are found at the front
+        self._users: OrderedDict[str, deque[float]] = OrderedDict()
+
+    def acquire(self, user: str) -> float:
+        """Take a slot for one request of ``user``, blocking until there is one; returns
+        the clock's time of the slot. Waiters retry after their wait rather than queue,
+        so a slot freed is taken by whoever asks first."""
+        while True:
+            with self._lock:
+                now = self._clock()
+                mine = self._user(user, now)
+                wait = max(self._wait(self._project, now), self._wait(mine, now))
+                if wait <= 0:
+                    self._project.append(now)
+                    mine.append(now)
+                    return now
+            self._sleep(wait)
+
+    def _wait(self, slots: deque[float], now: float) -> float:
+        """Seconds until the oldest slot of a full log leaves the window; 0 if not full."""
+        if len(slots) < (slots.maxlen or 0):
+            return 0.0
+        # as Google's window is drawn: a slot at or before ``now - span`` has left it
+        return slots[0] - (now - self._span)
+
+    def _user(self, user: str, now: float) -> deque[float]:
+        self._forget(now - self._span)
+        slots = self._users.get(user)
+        if slots is None:
+            slots = self._users[user] = deque(maxlen=self.rates.per_user)
+        else:
+            self._users.move_to_end(user)
+        return slots
+
+    def _forget(self, horizon: float) -> None:
+        """Drop the least recently seen users while all their slots are at or before ``horizon``."""
+        while self._users:
+            oldest = next(iter(self._users.values()))
+            if oldest and oldest[-1] > horizon:
+                return
+            self._users.popitem(last=False)
+
+
 class GoogleTransport:
     """Runs one client-library request at a time per worker thread, as a chosen user."""
 
@@ -73,6 +170,7 @@ class GoogleTransport:
         api_endpoint: str,
         max_concurrency: int = 8,
         backoff: Backoff = DEFAULT_BACKOFF,
+        rates: Rates = DEFAULT_RATES,
         sleep: Sleep = asyncio.sleep,
         rand: Callable[[], float] = random.random,
         timeout: float = 30.0,
@@ -82,11 +180,16 @@ class GoogleTransport:
         self._endpoint = api_endpoint if api_endpoint.endswith("/") else api_endpoint + "/"
         self._pool = ThreadPoolExecutor(max_concurrency, thread_name_prefix="kindly-google")
         self._backoff, self._sleep, self._rand = backoff, sleep, rand
+        self._limiter = RateLimiter(rates)
         self._timeout, self._ca_certs = timeout, ca_certs
         self._local = threading.local()
         self._lock = threading.Lock()
         self._subjects: dict[tuple[str, tuple[str, ...]], service_account.Credentials] = {}
         self._https: list[httplib2.Http] = []
+
+    @property
+    def rates(self) -> Rates:
+        return self._limiter.rates
 
     async def call(
         self,
@@ -119,9 +222,15 @@ class GoogleTransport:
     ) -> Any:
         http = self._thread_http()
         client = self._thread_client(api, http)
+        credentials = self._as(subject, scopes)
+        if not credentials.valid:
+            # the token first: it is no Calendar quota, and the slot is taken as the request leaves
+            # (google-auth ships without annotations on this method)
+            credentials.refresh(google_auth_httplib2.Request(http))  # type: ignore[no-untyped-call]
         authorised = google_auth_httplib2.AuthorizedHttp(
-            self._as(subject, scopes), http=http, max_refresh_attempts=1
+            credentials, http=http, max_refresh_attempts=1
         )
+        self._limiter.acquire(subject)
         return make(client).execute(http=authorised, num_retries=0)
 
     def _as(self, subject: str, scopes: tuple[str, ...]) -> service_account.Credentials:
@@ -227,7 +336,8 @@ def _http_error(
     if status == 429 or (status == 403 and reason in RATE_REASONS):
         return RateLimited(
             f"Google throttled Kindly while trying to {what} for {subject} ({said}); "
-            "it will be retried, or lower KINDLY_GOOGLE__MAX_CONCURRENCY",
+            "it will be retried; if it keeps happening, lower "
+            "KINDLY_GOOGLE__REQUESTS_PER_MINUTE_PER_USER or KINDLY_GOOGLE__REQUESTS_PER_MINUTE",
             manager=subject,
             status=status,
             retry_after=_retry_after(exc),

@@ -72,6 +72,11 @@ class GoogleSettings(_Section):
     api_endpoint: HttpUrl = HttpUrl("https://www.googleapis.com/")
     #: concurrent managers in flight against Google
     max_concurrency: int = Field(default=8, ge=1, le=64)
+    #: Calendar API requests per minute per impersonated user (Google's published quota),
+    #: paced per Kindly process
+    requests_per_minute_per_user: int = Field(default=600, ge=1)
+    #: Calendar API requests per minute for the whole Cloud project (Google's published quota)
+    requests_per_minute: int = Field(default=10_000, ge=1)
 
 
 class OutlookSettings(_Section):

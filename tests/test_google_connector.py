@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -19,7 +20,7 @@ from hypothesis import strategies as st
 from connectors.base import CalendarConnector
 from connectors.google import GoogleConnector, from_settings, load_directory_roster
 from connectors.google_mapping import hold_body, hold_key_of, to_event
-from connectors.google_transport import Backoff, translate
+from connectors.google_transport import Backoff, RateLimiter, Rates, translate
 from service.errors import (
     AuthFailed,
     ConfigError,
@@ -32,12 +33,21 @@ from service.model import Event, HoldKey, HoldRequest, Response, ShowAs, Status
 from service.settings import Settings
 from tests.emulators.google import KINDLY_SCOPES, Faults, GoogleEmulator
 from tests.emulators.google.faults import FaultKind
+from tests.emulators.google.limits import PublishedLimits
 from tests.emulators.graph.certs import make_certificate
-from tests.google_fixtures import RecordedSleep, connector_for, running, vcalendar, write_org
+from tests.google_fixtures import (
+    FakeClock,
+    RecordedSleep,
+    connector_for,
+    running,
+    vcalendar,
+    write_org,
+)
 
 AMS = ZoneInfo("Europe/Amsterdam")
 UTC = ZoneInfo("UTC")
 MARIA, SAM, NOOR = "maria@example.com", "sam@example.com", "noor@example.com"
+DAN = "dan@example.com"
 START, END = datetime(2026, 11, 1, tzinfo=AMS), datetime(2026, 12, 1, tzinfo=AMS)
 PEOPLE = "ORGANIZER:mailto:maria@example.com\nATTENDEE;PARTSTAT=ACCEPTED:mailto:maria@example.com"
 
@@ -419,6 +429,138 @@ class TestResilience:
         assert isinstance(results[1], AuthFailed)
 
 
+Slot = tuple[float, str]
+
+
+def crowded(slots: list[Slot], user: str, now: float, rates: Rates) -> float | None:
+    """When the first free slot is, if one at ``now`` would go over a limit (else None)."""
+    span = rates.window + rates.slack
+    free: float | None = None
+    mine = [s for s in slots if s[1] == user]
+    for limit, counted in ((rates.per_project, slots), (rates.per_user, mine)):
+        recent = sorted(at for at, _ in counted if at > now - span)
+        if len(recent) >= limit:
+            free = max(free or now, recent[-limit] + span)
+    return free
+
+
+def assert_within(slots: list[Slot], rates: Rates) -> None:
+    """No ``window + slack`` ending at a slot (where the most are) holds more than a limit."""
+    span = rates.window + rates.slack
+    for at, user in slots:
+        inside = [s for s in slots if at - span < s[0] <= at]
+        assert len(inside) <= rates.per_project
+        assert sum(1 for s in inside if s[1] == user) <= rates.per_user
+
+
+class TestRateLimiter:
+    """Slots are paced to the per-user and per-project limits, and free under them."""
+
+    @given(
+        per_user=st.integers(1, 4),
+        per_project=st.integers(1, 6),
+        steps=st.lists(
+            st.tuples(st.floats(0, 4, allow_nan=False), st.sampled_from([MARIA, SAM, NOOR])),
+            max_size=40,
+        ),
+    )
+    def test_no_window_holds_more_than_the_limit_and_none_waits_under_it(
+        self, per_user: int, per_project: int, steps: list[tuple[float, str]]
+    ) -> None:
+        rates = Rates(per_user=per_user, per_project=per_project, window=10.0, slack=0.5)
+        clock = FakeClock()
+        limiter = RateLimiter(rates, clock=clock, sleep=clock.sleep)
+        slots: list[Slot] = []
+        for gap, user in steps:
+            clock.advance(gap)
+            asked = clock()
+            free = crowded(slots, user, asked, rates)
+            at = limiter.acquire(user)
+            assert at == clock()
+            if free is None:
+                assert at == asked
+            else:  # waits exactly until the oldest slot in the way has left
+                assert at == pytest.approx(free)
+            slots.append((at, user))
+        assert_within(slots, rates)
+
+    def test_threads_share_the_limits(self) -> None:
+        rates = Rates(per_user=3, per_project=5, window=10.0, slack=0.5)
+        clock = FakeClock()
+        limiter = RateLimiter(rates, clock=clock, sleep=clock.sleep)
+        slots: list[Slot] = []
+        lock = threading.Lock()
+
+        def work(user: str) -> None:
+            for _ in range(12):
+                at = limiter.acquire(user)
+                with lock:
+                    slots.append((at, user))
+
+        threads = [threading.Thread(target=work, args=(u,)) for u in (MARIA, MARIA, SAM, NOOR)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(slots) == 48
+        assert_within(sorted(slots), rates)
+
+    def test_an_idle_user_starts_afresh(self) -> None:
+        clock = FakeClock()
+        limiter = RateLimiter(
+            Rates(per_user=1, window=10.0, slack=0.0), clock=clock, sleep=clock.sleep
+        )
+        first = limiter.acquire(MARIA)
+        clock.advance(10.0)
+        assert limiter.acquire(SAM) == limiter.acquire(MARIA) == first + 10.0
+        assert clock.slept == []
+
+    @pytest.mark.parametrize("rates", [{"per_user": 0}, {"per_project": -1}, {"window": 0}])
+    def test_nonsense_rates_are_refused(self, rates: dict[str, float]) -> None:
+        with pytest.raises(ValueError, match="at least 1"):
+            Rates(**rates)  # type: ignore[arg-type]
+
+
+class TestPacedAgainstPublishedLimits:
+    """Against the emulator's published limits, scaled down: a burst goes over unpaced
+    and stays under paced (real time, a fraction of a second)."""
+
+    async def burst(
+        self, google: GoogleEmulator, window: float, rates: Rates
+    ) -> list[ZoneInfo | BaseException | None]:
+        """Four requests as Maria and two as Dan at once, after a warm-up that fetches
+        tokens and starts every worker thread, so only the burst meets the limits."""
+        connector = connector_for(
+            google, rates=rates, max_concurrency=6, backoff=Backoff(attempts=1)
+        )
+        people = [MARIA, MARIA, MARIA, MARIA, DAN, DAN]
+        await asyncio.gather(*(connector.timezone(p) for p in people))
+        google.faults = PublishedLimits(per_user=2, per_project=3, window=window)
+        found = await asyncio.gather(
+            *(connector.timezone(p) for p in people), return_exceptions=True
+        )
+        await connector.aclose()
+        return found
+
+    async def test_unpaced_goes_over(self, google: GoogleEmulator) -> None:
+        lifted = Rates(per_user=1000, per_project=1000)
+        found = await self.burst(google, 60.0, lifted)
+        limits = google.faults
+        assert isinstance(limits, PublishedLimits)
+        assert limits.violations > 0
+        assert any(isinstance(f, RateLimited) for f in found)
+
+    async def test_paced_stays_under(self, google: GoogleEmulator) -> None:
+        paced = Rates(per_user=2, per_project=3, window=0.1, slack=0.1)
+        found = await self.burst(google, 0.1, paced)
+        limits = google.faults
+        assert isinstance(limits, PublishedLimits)
+        assert limits.violations == 0
+        assert found[:4] == [AMS] * 4
+        assert not [f for f in found if isinstance(f, BaseException)]
+        assert all(e.status < 400 for e in google.log)
+
+
 def settings_for(google: GoogleEmulator, tmp_path: Path, **google_settings: object) -> Settings:
     key_file = tmp_path / "service-account.json"
     key_file.write_text(json.dumps(google.service_account()))
@@ -450,6 +592,17 @@ class TestSettings:
         settings = Settings(calendar="google", google={"service_account_file": path})
         with pytest.raises(ConfigError, match="KINDLY_GOOGLE__SERVICE_ACCOUNT_FILE"):
             from_settings(settings)
+
+    async def test_request_rates_come_from_settings(
+        self, google: GoogleEmulator, tmp_path: Path
+    ) -> None:
+        settings = settings_for(
+            google, tmp_path, requests_per_minute_per_user=5, requests_per_minute=70
+        )
+        connector = from_settings(settings)
+        await connector.aclose()
+        assert connector.rates == Rates(per_user=5, per_project=70)
+        assert from_settings(settings_for(google, tmp_path)).rates == Rates(600, 10_000)
 
     def test_unset_key_file(self) -> None:
         with pytest.raises(ConfigError, match="KINDLY_GOOGLE__SERVICE_ACCOUNT_FILE is not set"):

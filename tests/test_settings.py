@@ -36,6 +36,10 @@ class TestDefaults:
         assert s.ics.holds_path == Path("calendars/holds")
         assert s.worker.job_timeout == 120
 
+    def test_google_request_rates_are_the_published_quotas(self) -> None:
+        google = load_settings().google
+        assert (google.requests_per_minute_per_user, google.requests_per_minute) == (600, 10_000)
+
 
 class TestEnvironment:
     """Nested names use __, and .env is read."""
@@ -53,6 +57,12 @@ class TestEnvironment:
         assert s.work_start == time(8, 30)
         assert s.smtp.password is not None
         assert "s3cret" not in repr(s)
+
+    def test_google_request_rates(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("KINDLY_GOOGLE__REQUESTS_PER_MINUTE_PER_USER", "300")
+        monkeypatch.setenv("KINDLY_GOOGLE__REQUESTS_PER_MINUTE", "5000")
+        google = load_settings().google
+        assert (google.requests_per_minute_per_user, google.requests_per_minute) == (300, 5000)
 
     def test_dotenv(self, tmp_path: Path) -> None:
         (tmp_path / ".env").write_text("KINDLY_CADENCE_DAYS=21\nKINDLY_LANGUAGE=nl\n")
@@ -79,6 +89,22 @@ class TestBadValues:
             ("KINDLY_HOLDS__ENABLED", "perhaps", "KINDLY_HOLDS__ENABLED='perhaps'"),
             ("KINDLY_WORK_END", "08:00", "KINDLY_WORK_END (08:00) must be after KINDLY_WORK_START"),
             ("KINDLY_SUPPORT_URL", "not a url", "KINDLY_SUPPORT_URL='not a url'"),
+            (
+                "KINDLY_GOOGLE__REQUESTS_PER_MINUTE_PER_USER",
+                "0",
+                "KINDLY_GOOGLE__REQUESTS_PER_MINUTE_PER_USER='0': Input should be greater than "
+                "or equal to 1",
+            ),
+            (
+                "KINDLY_GOOGLE__REQUESTS_PER_MINUTE",
+                "-5",
+                "KINDLY_GOOGLE__REQUESTS_PER_MINUTE='-5': Input should be greater than or equal",
+            ),
+            (
+                "KINDLY_GOOGLE__REQUESTS_PER_MINUTE",
+                "lots",
+                "KINDLY_GOOGLE__REQUESTS_PER_MINUTE='lots': Input should be a valid integer",
+            ),
         ],
     )
     def test_one_line(

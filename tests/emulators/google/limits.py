@@ -4,7 +4,8 @@ Plugged in as the emulator's ``faults``: every API request (batched ones
 included, as Google counts them) is counted per impersonated user and per
 project in a sliding minute; a request over either limit is answered as Google
 does (403 ``userRateLimitExceeded`` / ``rateLimitExceeded``) and counted as a
-violation, so a client that respects the limits shows zero.
+violation, so a client that respects the limits shows zero. Tests shrink the
+``window`` (and the limits) so that pacing shows in a fraction of a second.
 """
 
 from __future__ import annotations
@@ -47,9 +48,17 @@ class PublishedLimits(Faults):
     per_user: int = PER_USER_PER_MINUTE
     per_project: int = PER_PROJECT_PER_MINUTE
     violations: int = 0
-    _users: SlidingWindow = field(default_factory=lambda: SlidingWindow(60.0))
-    _project: SlidingWindow = field(default_factory=lambda: SlidingWindow(60.0))
-    _limit_lock: threading.Lock = field(default_factory=threading.Lock)
+    #: seconds the limits count over (Google: a minute)
+    window: float = 60.0
+    clock: Callable[[], float] = time.monotonic
+    _users: SlidingWindow = field(init=False, repr=False)
+    _project: SlidingWindow = field(init=False, repr=False)
+    _limit_lock: threading.Lock = field(init=False, repr=False, default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._users = SlidingWindow(self.window, self.clock)
+        self._project = SlidingWindow(self.window, self.clock)
 
     def draw(self, fingerprint: str) -> FaultKind | None:
         user = fingerprint.partition(" ")[0]
