@@ -44,6 +44,8 @@ from service.errors import (
 
 SCOPE = "https://www.googleapis.com/auth/"
 #: (name, version, path under the API endpoint) of each API Kindly calls
+#: impersonated users whose credentials (and tokens) are kept: far more than are ever in flight
+SUBJECTS_KEPT = 1024
 APIS = {"calendar": ("calendar", "v3", "calendar/v3/"), "directory": ("admin", "directory_v1", "")}
 RATE_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
 
@@ -175,8 +177,10 @@ class GoogleTransport:
         rand: Callable[[], float] = random.random,
         timeout: float = 30.0,
         ca_certs: str | None = None,
+        subjects_kept: int = SUBJECTS_KEPT,
     ) -> None:
         self._credentials = credentials
+        self._subjects_kept = subjects_kept
         self._endpoint = api_endpoint if api_endpoint.endswith("/") else api_endpoint + "/"
         self._pool = ThreadPoolExecutor(max_concurrency, thread_name_prefix="kindly-google")
         self._backoff, self._sleep, self._rand = backoff, sleep, rand
@@ -184,7 +188,10 @@ class GoogleTransport:
         self._timeout, self._ca_certs = timeout, ca_certs
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._subjects: dict[tuple[str, tuple[str, ...]], service_account.Credentials] = {}
+        self._subjects: OrderedDict[tuple[str, tuple[str, ...]], service_account.Credentials] = (
+            OrderedDict()
+        )
+        self._clients: dict[str, Any] = {}
         self._https: list[httplib2.Http] = []
 
     @property
@@ -221,7 +228,7 @@ class GoogleTransport:
         self, api: str, subject: str, scopes: tuple[str, ...], make: Callable[[Any], Any]
     ) -> Any:
         http = self._thread_http()
-        client = self._thread_client(api, http)
+        client = self._client(api)
         credentials = self._as(subject, scopes)
         if not credentials.valid:
             # the token first: it is no Calendar quota, and the slot is taken as the request leaves
@@ -234,35 +241,46 @@ class GoogleTransport:
         return make(client).execute(http=authorised, num_retries=0)
 
     def _as(self, subject: str, scopes: tuple[str, ...]) -> service_account.Credentials:
+        """The subject's credentials; the most recently used are kept with their tokens (a
+        manager's run makes a handful of requests close together), the rest forgotten, so
+        memory does not grow with the organisation."""
         with self._lock:
             key = (subject, scopes)
-            if key not in self._subjects:
+            credentials = self._subjects.get(key)
+            if credentials is None:
                 scoped = self._credentials.with_scopes([SCOPE + s for s in scopes])
-                self._subjects[key] = scoped.with_subject(subject)
-            return self._subjects[key]
+                credentials = self._subjects[key] = scoped.with_subject(subject)
+                while len(self._subjects) > self._subjects_kept:
+                    self._subjects.popitem(last=False)
+            else:
+                self._subjects.move_to_end(key)
+            return credentials
 
     def _thread_http(self) -> httplib2.Http:
         http: httplib2.Http | None = getattr(self._local, "http", None)
         if http is None:
             http = httplib2.Http(timeout=self._timeout, ca_certs=self._ca_certs)
-            self._local.http, self._local.clients = http, {}
+            self._local.http = http
             with self._lock:
                 self._https.append(http)
         return http
 
-    def _thread_client(self, api: str, http: httplib2.Http) -> Any:
-        clients: dict[str, Any] = self._local.clients
-        if api not in clients:
-            name, version, path = APIS[api]
-            clients[api] = build(
-                name,
-                version,
-                http=http,
-                static_discovery=True,
-                cache_discovery=False,
-                client_options={"api_endpoint": self._endpoint + path},
-            )
-        return clients[api]
+    def _client(self, api: str) -> Any:
+        """One client per API for every thread: it only builds requests, and each request
+        is executed with its thread's own ``http`` (the library's documented thread-safe
+        use); a client per thread would hold a parsed discovery document per thread."""
+        with self._lock:
+            if api not in self._clients:
+                name, version, path = APIS[api]
+                self._clients[api] = build(
+                    name,
+                    version,
+                    http=httplib2.Http(timeout=self._timeout, ca_certs=self._ca_certs),
+                    static_discovery=True,
+                    cache_discovery=False,
+                    client_options={"api_endpoint": self._endpoint + path},
+                )
+            return self._clients[api]
 
     async def aclose(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
