@@ -7,6 +7,8 @@ Graph allows four concurrent requests per mailbox, and runs the parts of a
 takes one slot per part it holds for that mailbox. 429/503/504 are retried
 after ``Retry-After`` (seconds, fractions allowed) or an exponential backoff,
 with an injectable sleep; inside a batch, each part is retried on its own.
+Any other 4xx is a :class:`Rejected` carrying Graph's error code, for the
+callers that handle one code themselves (a repeated ``transactionId``).
 """
 
 from __future__ import annotations
@@ -48,6 +50,15 @@ MAILBOX_CONCURRENCY = 4
 #: Graph's limit on the requests in one $batch
 BATCH_LIMIT = 20
 TRANSIENT = frozenset({429, 503, 504})
+
+
+class Rejected(ConnectorError):
+    """Graph refused the request as asked (a 4xx other than auth, not found or throttling)."""
+
+    def __init__(self, message: str, *, manager: str | None, status: int, code: str) -> None:
+        super().__init__(message, manager=manager, status=status)
+        #: Graph's error code, such as ``ErrorDuplicateTransactionId``
+        self.code = code
 
 
 @dataclass(frozen=True, slots=True)
@@ -510,6 +521,6 @@ def _graph_error(
             manager=mailbox,
             status=status,
         )
-    return ConnectorError(
-        f"Microsoft Graph rejected {what}{who} ({said})", manager=mailbox, status=status
+    return Rejected(
+        f"Microsoft Graph rejected {what}{who} ({said})", manager=mailbox, status=status, code=code
     )

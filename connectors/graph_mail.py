@@ -1,43 +1,207 @@
 """Digest delivery through Microsoft Graph (``KINDLY_EMAIL__BACKEND=graph``).
 
 The sender's Sent Items are the ledger: a digest whose Message-ID is there
-already went out. The message is sent as MIME so its Message-ID, both
-parts and inline styles arrive exactly as rendered; a send whose answer was
-lost is checked against Sent Items again before it is retried.
+already went out. ``kindly run --once`` reads them once per run
+(:meth:`GraphMailer.prefetch_sent`: the week's messages, pages of 1,000) and
+the mailer adds what it sends, so a digest costs one sendMail. Without that
+call (the worker, which lives for weeks and shares the mailbox with other
+workers) each digest is looked up by its Message-ID before it is sent. A send
+whose answer was lost is looked up again before it is retried. The message
+goes as MIME, so its Message-ID, both parts and inline styles arrive exactly
+as rendered.
+
+Exchange Online takes 30 messages a minute from one sender: :class:`SendPace`
+keeps this process to ``KINDLY_LIMITS__SEND_PER_MINUTE``; a 429 is still
+retried by the client after Retry-After.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import logging
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
 from urllib.parse import quote
 
 from connectors.graph_http import GraphClient
 from connectors.outlook import client_from_settings
 from service.errors import ConnectorError, DeliveryError
 from service.mailer import OutgoingMail, SendResult
+from service.model import iso_week
 from service.settings import Settings
 
+log = logging.getLogger("kindly.graph")
 SEND_ATTEMPTS = 3
+#: the largest page of messages Graph gives ($top from 1 to 1000)
+SENT_PAGE = 1000
+#: local time runs from UTC-12 to UTC+14: the ISO weeks a manager can be in at one instant
+EARLIEST_OFFSET, LATEST_OFFSET = timedelta(hours=-12), timedelta(hours=14)
+#: read before the earliest Monday 00:00 UTC: UTC+14 reaches it 14 h sooner, and clocks drift
+SENT_MARGIN = timedelta(days=1)
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class Pace(Protocol):
+    def turn(self) -> AbstractAsyncContextManager[None]:
+        """Wait for a free send slot and hold it while the send inside runs."""
+        ...
+
+
+class SendPace:
+    """At most ``per_minute`` sends from this process in any ``window`` seconds.
+
+    A slot is busy while its send runs and for a whole window after Graph
+    answered: Exchange counts a message when it arrives, somewhere inside that
+    span, so sends a window apart by this count are a window apart there too.
+    ``clock`` (monotonic seconds) and ``sleep`` are injectable for tests.
+    """
+
+    def __init__(
+        self,
+        per_minute: int,
+        *,
+        window: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.per_minute = per_minute
+        self.window = window
+        self.clock = clock
+        self.sleep = sleep
+        self._running = 0
+        #: when the slots of finished sends are free again, earliest first
+        self._free_at: deque[float] = deque()
+        self._queue = asyncio.Lock()
+        self._finished = asyncio.Event()
+
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        async with self._queue:  # first come, first served
+            await self._wait_for_slot()
+            self._running += 1
+        try:
+            yield
+        finally:
+            self._running -= 1
+            self._free_at.append(self.clock() + self.window)
+            self._finished.set()
+
+    async def _wait_for_slot(self) -> None:
+        while True:
+            now = self.clock()
+            while self._free_at and self._free_at[0] <= now:
+                self._free_at.popleft()
+            if self._running + len(self._free_at) < self.per_minute:
+                return
+            if self._free_at:
+                await self.sleep(self._free_at[0] - now)
+            else:  # every slot is a send still running: its end starts the count
+                self._finished.clear()
+                await self._finished.wait()
+
+
+@dataclass(frozen=True, slots=True)
+class _SentItems:
+    """The Message-IDs in Sent Items for some ISO weeks, as read at the start of a run."""
+
+    weeks: frozenset[str]
+    ids: set[str]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 class GraphMailer:
     """A :class:`service.mailer.Mailer` sending as ``sender`` with Graph's sendMail."""
 
-    def __init__(self, client: GraphClient, *, sender: str, owns_client: bool = True) -> None:
+    def __init__(
+        self,
+        client: GraphClient,
+        *,
+        sender: str,
+        owns_client: bool = True,
+        pace: Pace | None = None,
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
         self.client = client
         self.sender = sender.lower()
         self.owns_client = owns_client
+        self.pace = pace or SendPace(30)
+        #: the real clock, for digests sent while a run had its clock pinned
+        self.clock = clock
+        self._sent: _SentItems | None = None
 
     def scopes(self) -> tuple[str, ...]:
         """The application permissions sending uses (``kindly check`` lists them)."""
         return ("Mail.Send", "Mail.ReadBasic.All")
 
+    async def prefetch_sent(self, now: datetime) -> None:
+        """Read the Sent Items of every ISO week a manager can be in at ``now``, once for a
+        run, so each digest costs one sendMail. Only for a run that ends with the process:
+        a long-lived one would miss what other processes send later. If Graph refuses,
+        each digest is looked up on its own, as without this call."""
+        since = _sent_since(min(now, self.clock()))
+        try:
+            items = await self.client.pages(
+                self._folder(),
+                mailbox=self.sender,
+                what="reading Sent Items",
+                permission="Mail.ReadBasic.All",
+                params={
+                    "$filter": f"sentDateTime ge {since:%Y-%m-%dT%H:%M:%SZ}",
+                    "$select": "internetMessageId",
+                    "$top": str(SENT_PAGE),
+                },
+            )
+        except ConnectorError as exc:
+            log.warning("%s; each digest is looked up in Sent Items instead", exc)
+            self._sent = None
+            return
+        ids = {str(i["internetMessageId"]) for i in items if i.get("internetMessageId")}
+        self._sent = _SentItems(_weeks_at(now), ids)
+
     async def already_sent(self, message_id: str, *, manager: str, week: str) -> bool:
+        known = self._sent
+        if known is not None and week in known.weeks:
+            return message_id in known.ids
+        return await self._in_sent_items(message_id, manager=manager)
+
+    async def send(self, mail: OutgoingMail) -> SendResult:
+        if await self.already_sent(mail.message_id, manager=mail.manager, week=mail.week):
+            return SendResult(mail.message_id, sent=False)
+        await self._deliver(mail)
+        if self._sent is not None:
+            self._sent.ids.add(mail.message_id)
+        return SendResult(mail.message_id, sent=True)
+
+    async def _deliver(self, mail: OutgoingMail) -> None:
+        """sendMail, retried after a transient failure unless Sent Items show it went out."""
+        for attempt in range(1, SEND_ATTEMPTS + 1):
+            try:
+                async with self.pace.turn():
+                    await self._send_mime(mail)
+                return
+            except ConnectorError as exc:
+                if not exc.transient or attempt == SEND_ATTEMPTS:
+                    raise _delivery_error(exc, mail.manager) from None
+            # the answer may have been lost while the mail went out: look before sending again
+            if await self._in_sent_items(mail.message_id, manager=mail.manager):
+                return
+
+    async def _in_sent_items(self, message_id: str, *, manager: str) -> bool:
         quoted = message_id.replace("'", "''")
         try:
             answer = await self.client.call(
                 "GET",
-                f"/users/{quote(self.sender, safe='@.')}/mailFolders/sentitems/messages",
+                self._folder(),
                 mailbox=self.sender,
                 what="checking Sent Items",
                 permission="Mail.ReadBasic.All",
@@ -46,19 +210,6 @@ class GraphMailer:
         except ConnectorError as exc:
             raise _delivery_error(exc, manager) from None
         return bool(answer.get("value"))
-
-    async def send(self, mail: OutgoingMail) -> SendResult:
-        for attempt in range(SEND_ATTEMPTS):
-            if await self.already_sent(mail.message_id, manager=mail.manager, week=mail.week):
-                return SendResult(mail.message_id, sent=attempt > 0)
-            try:
-                await self._send_mime(mail)
-            except ConnectorError as exc:
-                if exc.transient and attempt + 1 < SEND_ATTEMPTS:
-                    continue  # the answer may be lost while the mail went out: look again
-                raise _delivery_error(exc, mail.manager) from None
-            return SendResult(mail.message_id, sent=True)
-        raise DeliveryError(f"digest for {mail.manager}: Graph kept failing", transient=True)
 
     async def _send_mime(self, mail: OutgoingMail) -> None:
         raw = base64.b64encode(mail.message.as_bytes())
@@ -73,9 +224,26 @@ class GraphMailer:
             headers={"Content-Type": "text/plain"},
         )
 
+    def _folder(self) -> str:
+        return f"/users/{quote(self.sender, safe='@.')}/mailFolders/sentitems/messages"
+
     async def aclose(self) -> None:
+        self._sent = None
         if self.owns_client:
             await self.client.aclose()
+
+
+def _weeks_at(now: datetime) -> frozenset[str]:
+    """The ISO weeks it is somewhere on Earth at ``now`` (one, or two around Monday 00:00)."""
+    utc = now.astimezone(UTC)
+    return frozenset({iso_week(utc + EARLIEST_OFFSET), iso_week(utc + LATEST_OFFSET)})
+
+
+def _sent_since(now: datetime) -> datetime:
+    """From when Sent Items can hold a digest of the weeks :func:`_weeks_at` gives."""
+    earliest = (now.astimezone(UTC) + EARLIEST_OFFSET).date()
+    monday = datetime.combine(earliest - timedelta(days=earliest.weekday()), datetime.min.time())
+    return monday.replace(tzinfo=UTC) - SENT_MARGIN
 
 
 def _delivery_error(exc: ConnectorError, manager: str) -> DeliveryError:
@@ -83,4 +251,8 @@ def _delivery_error(exc: ConnectorError, manager: str) -> DeliveryError:
 
 
 def from_settings(settings: Settings) -> GraphMailer:
-    return GraphMailer(client_from_settings(settings), sender=str(settings.email.from_))
+    return GraphMailer(
+        client_from_settings(settings),
+        sender=str(settings.email.from_),
+        pace=SendPace(settings.limits.send_per_minute),
+    )

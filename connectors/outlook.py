@@ -2,8 +2,12 @@
 
 Reads each manager's calendarView in UTC, free/busy through getSchedule, the
 mailbox's time zone from mailboxSettings, and places holds with a transactionId
-and a single-value extended property derived from the hold's key, looked up
-before every create so a re-run never adds a second hold.
+and a single-value extended property derived from the hold's key. A hold costs
+one POST: a re-run finds this week's hold in the calendarView it reads anyway
+(the pipeline checks the key there), and a retried POST carries the same
+transactionId, so Graph answers with the event it already made. Only when Graph
+refuses that transactionId for a different event (the manager moved the hold
+out of the window Kindly reads) is the hold looked up by its key.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
-from connectors.graph_http import Credentials, GraphClient, Part
+from connectors.graph_http import Credentials, GraphClient, Part, Rejected
 from service.errors import CalendarDataError, ConfigError, ConnectorError
 from service.model import (
     Attendee,
@@ -48,6 +52,8 @@ PAGE_SIZE = 100
 READ_PERMISSIONS = ("Calendars.Read", "MailboxSettings.Read")
 WRITE_PERMISSIONS = ("Calendars.ReadWrite", "MailboxSettings.Read")
 SCHEDULES_PER_CALL = 20
+#: Graph's answer to a transactionId already used for a different event
+DUPLICATE_TRANSACTION = "ErrorDuplicateTransactionId"
 
 _SHOW_AS = {
     "free": ShowAs.FREE,
@@ -141,21 +147,27 @@ class OutlookConnector:
                 "permission",
                 manager=manager,
             )
-        existing = await self._find_hold(manager, hold.key)
-        if existing is not None:
+        try:
+            created = await self.client.call(
+                "POST",
+                f"/users/{_segment(manager)}/events",
+                mailbox=manager,
+                what="placing a hold",
+                permission="Calendars.ReadWrite",
+                json=hold_body(hold),
+                headers=UTC_PREFERENCE,
+            )
+        except Rejected as exc:
+            if exc.code != DUPLICATE_TRANSACTION:
+                raise
+            existing = await self._find_hold(manager, hold.key)
+            if existing is None:
+                raise
             return existing
-        created = await self.client.call(
-            "POST",
-            f"/users/{_segment(manager)}/events",
-            mailbox=manager,
-            what="placing a hold",
-            permission="Calendars.ReadWrite",
-            json=hold_body(hold),
-            headers=UTC_PREFERENCE,
-        )
         return _placed(created, hold.key, created=True)
 
     async def _find_hold(self, manager: str, key: HoldKey) -> PlacedHold | None:
+        """This key's live hold wherever it is (only after Graph refused its transactionId)."""
         value = hold_value(key).replace("'", "''")
         items = await self.client.pages(
             f"/users/{_segment(manager)}/events",

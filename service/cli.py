@@ -162,6 +162,9 @@ async def _run(
     roster = await load_roster(settings)
     managers = _pick(roster.managers, manager_email, roster.source)
     async with _session(settings) as ctx:
+        prefetch = getattr(ctx.mailer, "prefetch_sent", None)  # Graph: one Sent Items read
+        if prefetch is not None and not dry_run:
+            await prefetch(now)
         with report.start(len(managers)):
             async for outcome in stream_all(
                 managers, ctx, now=now, dry_run=dry_run, on_done=report.done

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -127,20 +128,29 @@ class TestBusyBatched:
 
 
 class TestHolds:
-    """A hold is created once per key, whatever retries or re-runs happen."""
+    """A hold costs one POST, and its transactionId keeps retries to one event."""
 
-    async def test_created_then_found(
+    async def test_one_post_per_hold(
         self, connector: OutlookConnector, emulator: GraphEmulator
     ) -> None:
-        first = await connector.create_hold(MARIA, hold_request())
-        second = await connector.create_hold(MARIA, hold_request())
-        assert first.created
-        assert not second.created
-        assert first.start == second.start == datetime(2026, 11, 24, 9, tzinfo=UTC)
-        assert len(emulator.created_events(MARIA)) == 1
+        placed = await connector.create_hold(MARIA, hold_request())
+        assert placed.created
+        assert placed.start == datetime(2026, 11, 24, 9, tzinfo=UTC)
         (stored,) = emulator.created_events(MARIA)
         assert stored.show_as == "tentative"
         assert stored.attendees == ()
+        assert [e.kind for e in emulator.log if e.mailbox == MARIA] == ["events.create"]
+
+    async def test_repeated_create_makes_one_event(
+        self, connector: OutlookConnector, emulator: GraphEmulator
+    ) -> None:
+        """Graph answers a repeated transactionId with the event it made; a re-run never gets
+        here, as the pipeline finds the hold in its calendarView (tests/test_outlook_parity.py)."""
+        first = await connector.create_hold(MARIA, hold_request())
+        second = await connector.create_hold(MARIA, hold_request())
+        assert (second.start, second.end, second.link) == (first.start, first.end, first.link)
+        assert len(emulator.created_events(MARIA)) == 1
+        assert emulator.count("events.list") == 0
 
     async def test_hold_comes_back_with_its_key(self, connector: OutlookConnector) -> None:
         await connector.create_hold(MARIA, hold_request())
@@ -156,7 +166,37 @@ class TestHolds:
         assert placed.start == datetime(2026, 11, 24, 9, tzinfo=UTC)
         assert len(emulator.created_events(MARIA)) == 1
         assert emulator.count("events.create", MARIA) == 2
+        assert emulator.count("events.list", MARIA) == 0
         assert sleeps.waits == [0.2]
+
+    async def test_moved_hold_is_found_by_its_key(
+        self, connector: OutlookConnector, emulator: GraphEmulator
+    ) -> None:
+        """The manager moved the hold out of the window Kindly reads, so a re-run picks
+        another slot: Graph refuses the transactionId, and the hold is looked up instead."""
+        first = await connector.create_hold(MARIA, hold_request())
+        elsewhere = hold_request()
+        later = elsewhere.start + timedelta(days=1)
+        elsewhere = replace(elsewhere, start=later, end=later + timedelta(minutes=30))
+        again = await connector.create_hold(MARIA, elsewhere)
+        assert not again.created
+        assert again.start == first.start
+        assert len(emulator.created_events(MARIA)) == 1
+        assert emulator.count("events.list", MARIA) == 1
+
+    async def test_refused_transaction_without_a_live_hold(
+        self, connector: OutlookConnector, emulator: GraphEmulator
+    ) -> None:
+        await connector.create_hold(MARIA, hold_request())
+        emulator.created_events(MARIA)[0].cancelled = True
+        moved = hold_request()
+        later = moved.start + timedelta(days=1)
+        moved = replace(moved, start=later, end=later + timedelta(minutes=30))
+        with pytest.raises(ConnectorError, match="ErrorDuplicateTransactionId") as caught:
+            await connector.create_hold(MARIA, moved)
+        assert caught.value.manager == MARIA
+        assert "\n" not in str(caught.value)
+        assert len(emulator.created_events(MARIA)) == 1
 
     async def test_read_only_permissions_refused(
         self, connector: OutlookConnector, emulator: GraphEmulator

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from typing import Any
 
 import jwt
 import requests
@@ -97,6 +100,101 @@ class TestGraphShapes:
             "dateTime": "2026-11-02T04:00:00.0000000",
             "timeZone": "Eastern Standard Time",
         }
+
+
+def bearer(emulator: GraphEmulator) -> dict[str, str]:
+    return {"Authorization": "Bearer " + token(emulator).json()["access_token"]}
+
+
+def send_raw(emulator: GraphEmulator, message_id: str, at: datetime) -> None:
+    """One MIME sendMail from maria, stamped ``at`` by the emulator's clock."""
+    message = EmailMessage()
+    message["To"], message["Subject"], message["Message-ID"] = "olaf@example.com", "Hi", message_id
+    message.set_content("Hello")
+    emulator.api.clock = lambda: at
+    answer = requests.post(
+        f"{emulator.graph_endpoint}/users/maria@example.com/sendMail",
+        data=base64.b64encode(message.as_bytes()),
+        headers=bearer(emulator) | {"Content-Type": "text/plain"},
+        timeout=10,
+    )
+    assert answer.status_code == 202
+
+
+class TestSentItems:
+    """Sent Items: $filter on sentDateTime and internetMessageId, $select, $top, paging."""
+
+    SENT = "/users/maria@example.com/mailFolders/sentitems/messages"
+    MONDAY = datetime(2026, 11, 23, 7, tzinfo=UTC)
+
+    def get(self, emulator: GraphEmulator, params: dict[str, str]) -> requests.Response:
+        url = emulator.graph_endpoint + self.SENT
+        return requests.get(url, params=params, headers=bearer(emulator), timeout=10)
+
+    def test_week_in_pages_newest_first(self, emulator: GraphEmulator) -> None:
+        send_raw(emulator, "<old@x>", self.MONDAY - timedelta(days=8))
+        for hour in range(3):
+            send_raw(emulator, f"<new{hour}@x>", self.MONDAY + timedelta(hours=hour))
+        params = {
+            "$filter": "sentDateTime ge 2026-11-22T00:00:00Z",
+            "$select": "internetMessageId",
+            "$top": "1000",
+        }
+        page = self.get(emulator, params).json()
+        seen: list[dict[str, Any]] = list(page["value"])
+        while "@odata.nextLink" in page:  # the emulator pages 2 at a time in these tests
+            page = requests.get(page["@odata.nextLink"], headers=bearer(emulator), timeout=10)
+            page = page.json()
+            seen += page["value"]
+        assert [m["internetMessageId"] for m in seen] == ["<new2@x>", "<new1@x>", "<new0@x>"]
+        assert set(seen[0]) == {"@odata.etag", "id", "internetMessageId"}
+
+    def test_filters_combine(self, emulator: GraphEmulator) -> None:
+        send_raw(emulator, "<a@x>", self.MONDAY)
+        send_raw(emulator, "<b@x>", self.MONDAY + timedelta(hours=1))
+        found = self.get(
+            emulator,
+            {"$filter": "sentDateTime lt 2026-11-23T08:00:00Z and internetMessageId eq '<a@x>'"},
+        ).json()["value"]
+        assert [m["internetMessageId"] for m in found] == ["<a@x>"]
+        assert found[0]["sentDateTime"] == "2026-11-23T07:00:00Z"
+
+    def test_what_graph_refuses(self, emulator: GraphEmulator) -> None:
+        quoted = self.get(emulator, {"$filter": "sentDateTime ge '2026-11-22T00:00:00Z'"})
+        assert quoted.status_code == 400
+        assert "incompatible types" in quoted.json()["error"]["message"]
+        assert self.get(emulator, {"$top": "1001"}).status_code == 400
+        assert self.get(emulator, {"$select": "body"}).status_code == 400
+        assert self.get(emulator, {"$filter": "subject eq 'x'"}).status_code == 400
+        emulator.app.roles = frozenset({"Mail.Send"})
+        assert self.get(emulator, {}).status_code == 403
+
+
+class TestTransactionId:
+    """A repeated transactionId: the same event gives the one already made, another is refused."""
+
+    def post(self, emulator: GraphEmulator, hour: int) -> requests.Response:
+        body: dict[str, Any] = {
+            "subject": "1:1",
+            "start": {"dateTime": f"2026-11-24T{hour:02d}:00:00", "timeZone": "UTC"},
+            "end": {"dateTime": f"2026-11-24T{hour:02d}:30:00", "timeZone": "UTC"},
+            "transactionId": "b1f2c3d4e5f60718293a4b5c6d7e8f90",
+        }
+        return requests.post(
+            f"{emulator.graph_endpoint}/users/maria@example.com/events",
+            json=body,
+            headers=bearer(emulator),
+            timeout=10,
+        )
+
+    def test_repeat_and_conflict(self, emulator: GraphEmulator) -> None:
+        first, again = self.post(emulator, 9), self.post(emulator, 9)
+        assert first.status_code == again.status_code == 201
+        assert first.json()["id"] == again.json()["id"]
+        other = self.post(emulator, 10)
+        assert other.status_code == 400
+        assert other.json()["error"]["code"] == "ErrorDuplicateTransactionId"
+        assert len(emulator.created_events("maria@example.com")) == 1
 
 
 class TestTimeRoundTrip:

@@ -2,31 +2,76 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 
 import pytest
 
-from connectors.graph_mail import GraphMailer
+from connectors.graph_mail import GraphMailer, SendPace, from_settings
 from connectors.outlook import directory_roster
 from service.errors import DeliveryError
 from service.mailer import OutgoingMail
+from service.settings import Settings
 from tests.emulators.graph import CertificatePair, Fault, GraphEmulator, Organisation
+from tests.emulators.graph.limits import Counters, PublishedLimits
 from tests.emulators.graph.org import User, user_id
 from tests.graph_fixtures import Sleeps, make_client
 
 SENDER = "maria@example.com"
 MESSAGE_ID = "<kindly-2026-W48-olaf@kindly.example.com>"
+#: Monday of 2026-W48, 07:00 UTC: Honolulu is still in W47, Auckland well into W48
+NOW = datetime(2026, 11, 23, 7, tzinfo=UTC)
 
 
-def digest() -> OutgoingMail:
+def digest(message_id: str = MESSAGE_ID, week: str = "2026-W48") -> OutgoingMail:
     message = EmailMessage()
     message["From"] = SENDER
     message["To"] = "olaf@example.com"
     message["Subject"] = "Your week"
-    message["Message-ID"] = MESSAGE_ID
+    message["Message-ID"] = message_id
     message.set_content("Hello Olaf")
     message.add_alternative("<p style='color:#333'>Hello Olaf</p>", subtype="html")
-    return OutgoingMail("olaf@example.com", "2026-W48", MESSAGE_ID, message)
+    return OutgoingMail("olaf@example.com", week, message_id, message)
+
+
+class FakeTime:
+    """Monotonic seconds that move only when someone sleeps: no test waits for real."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.waits: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+def graph_mailer(
+    emulator: GraphEmulator, *, pace: SendPace | None = None, sleeps: Sleeps | None = None
+) -> GraphMailer:
+    """A mailer whose real clock reads NOW (the emulator stamps mail with its own clock)."""
+    return GraphMailer(make_client(emulator, sleeps), sender=SENDER, pace=pace, clock=lambda: NOW)
+
+
+async def sent_before(emulator: GraphEmulator, when: datetime, *ids: str) -> int:
+    """Earlier digests in the sender's Sent Items, stamped ``when``; the log's length after."""
+    emulator.api.clock = lambda: when
+    earlier = graph_mailer(emulator)
+    for message_id in ids:
+        await earlier.send(digest(message_id))
+    await earlier.aclose()
+    emulator.api.clock = lambda: NOW
+    return len(emulator.log)
+
+
+def kinds_since(emulator: GraphEmulator, start: int) -> list[str]:
+    return [entry.kind for entry in emulator.log[start:] if entry.kind not in ("token", "openid")]
 
 
 class TestGraphMailer:
@@ -65,6 +110,163 @@ class TestGraphMailer:
         await mailer.aclose()
         assert not caught.value.transient
         assert emulator.sent == []
+
+
+class TestSentItemsOncePerRun:
+    """prefetch_sent reads the week's Sent Items once; then a digest costs one sendMail."""
+
+    async def test_one_paged_read_then_sends_only(self, emulator: GraphEmulator) -> None:
+        await sent_before(emulator, NOW - timedelta(days=14), "<two-weeks-ago@x>")
+        start = await sent_before(
+            emulator, NOW - timedelta(hours=1), *(f"<d{i}@x>" for i in range(4))
+        )
+        mailer = graph_mailer(emulator)
+        await mailer.prefetch_sent(NOW)
+        # four digests this week, two a page; the one of two weeks ago is left out
+        assert kinds_since(emulator, start) == ["sentItems", "sentItems"]
+        assert not (await mailer.send(digest("<d3@x>"))).sent
+        assert (await mailer.send(digest())).sent
+        assert not (await mailer.send(digest())).sent  # what it sent is known too
+        assert await mailer.already_sent("<d0@x>", manager="olaf@example.com", week="2026-W47")
+        await mailer.aclose()
+        assert kinds_since(emulator, start) == ["sentItems", "sentItems", "sendMail"]
+
+    async def test_last_week_is_still_read(self, emulator: GraphEmulator) -> None:
+        """At NOW a manager in Honolulu is still in W47: its digests must be known too."""
+        honolulu = "<kindly-2026-W47-hawaii@x>"
+        await sent_before(emulator, datetime(2026, 11, 16, 20, tzinfo=UTC), honolulu)
+        mailer = graph_mailer(emulator)
+        await mailer.prefetch_sent(NOW)
+        start = len(emulator.log)
+        assert not (await mailer.send(digest(honolulu, week="2026-W47"))).sent
+        await mailer.aclose()
+        assert kinds_since(emulator, start) == []
+
+    async def test_other_weeks_are_looked_up(self, emulator: GraphEmulator) -> None:
+        mailer = graph_mailer(emulator)
+        await mailer.prefetch_sent(NOW)
+        start = len(emulator.log)
+        assert not await mailer.already_sent(
+            MESSAGE_ID, manager="olaf@example.com", week="2026-W50"
+        )
+        await mailer.aclose()
+        assert kinds_since(emulator, start) == ["sentItems"]
+
+    async def test_run_pinned_ahead_of_the_real_clock(self, emulator: GraphEmulator) -> None:
+        """--now in a later week: what went out today (real time) is still found."""
+        await sent_before(emulator, NOW, "<kindly-2026-W50-olaf@x>")
+        mailer = graph_mailer(emulator)
+        await mailer.prefetch_sent(NOW + timedelta(weeks=2))
+        start = len(emulator.log)
+        assert not (await mailer.send(digest("<kindly-2026-W50-olaf@x>", week="2026-W50"))).sent
+        await mailer.aclose()
+        assert kinds_since(emulator, start) == []
+
+    async def test_unread_sent_items_fall_back_to_one_look_up_each(
+        self, emulator: GraphEmulator, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        emulator.inject(Fault(status=503, kind="sentItems", times=6))  # every attempt fails
+        mailer = graph_mailer(emulator)
+        with caplog.at_level(logging.WARNING, logger="kindly.graph"):
+            await mailer.prefetch_sent(NOW)
+        (line,) = caplog.messages
+        assert "reading Sent Items" in line
+        assert "\n" not in line
+        start = len(emulator.log)
+        assert (await mailer.send(digest())).sent
+        await mailer.aclose()
+        assert kinds_since(emulator, start) == ["sentItems", "sendMail"]
+
+    async def test_mailer_without_a_run_is_not_fooled(self, emulator: GraphEmulator) -> None:
+        """The worker's mailer lives on: a digest another process sent since is looked up."""
+        worker = graph_mailer(emulator)
+        assert (await worker.send(digest("<first@x>"))).sent
+        await sent_before(emulator, NOW, MESSAGE_ID)
+        assert not (await worker.send(digest())).sent
+        await worker.aclose()
+        assert len(emulator.sent) == 2
+
+
+class TestSendPace:
+    """Sends are paced to the sender's quota; the clock is fake, nothing waits for real."""
+
+    async def test_a_slot_is_free_a_window_after_its_send(self) -> None:
+        time = FakeTime()
+        pace = SendPace(3, clock=time.clock, sleep=time.sleep)
+        starts: list[float] = []
+
+        async def send() -> None:
+            async with pace.turn():
+                starts.append(time.now)
+
+        await asyncio.gather(*(send() for _ in range(7)))
+        assert starts == [0, 0, 0, 60, 60, 60, 120]
+
+    async def test_running_sends_hold_their_slots(self) -> None:
+        time = FakeTime()
+        pace = SendPace(2, clock=time.clock, sleep=time.sleep)
+        answered = asyncio.Event()
+        starts: list[float] = []
+
+        async def send() -> None:
+            async with pace.turn():
+                starts.append(time.now)
+                await answered.wait()
+
+        tasks = [asyncio.create_task(send()) for _ in range(3)]
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert starts == [0, 0]  # the third waits for an answer, however long it takes
+        time.now = 7.0  # Graph answers seven seconds later
+        answered.set()
+        await asyncio.gather(*tasks)
+        assert starts == [0, 0, 67]
+        assert time.waits == [60]
+
+    async def test_quota_kept_against_published_limits(self, emulator: GraphEmulator) -> None:
+        time = FakeTime()
+        limits = PublishedLimits(counters=Counters(clock=time.clock))
+        emulator.inject(limits)
+        sleeps = Sleeps()
+        mailer = graph_mailer(
+            emulator, pace=SendPace(30, clock=time.clock, sleep=time.sleep), sleeps=sleeps
+        )
+        digests = [digest(f"<kindly-{i:02d}@x>") for i in range(65)]
+        results = await asyncio.gather(*(mailer.send(d) for d in digests))
+        await mailer.aclose()
+        assert all(result.sent for result in results)
+        assert len(emulator.sent) == 65
+        assert limits.counters.violations == 0
+        assert all(entry.status != 429 for entry in emulator.log)
+        assert time.waits == [60, 60]  # 30, 30, then 5 sends
+        assert sleeps.waits == []
+
+    async def test_throttled_send_is_retried(self, emulator: GraphEmulator, sleeps: Sleeps) -> None:
+        emulator.inject(Fault(status=429, kind="sendMail", retry_after="0.5", times=2))
+        mailer = graph_mailer(emulator, sleeps=sleeps)
+        assert (await mailer.send(digest())).sent
+        await mailer.aclose()
+        assert sleeps.waits == [0.5, 0.5]
+        assert len(emulator.sent) == 1
+
+    async def test_rate_from_settings(self, emulator: GraphEmulator) -> None:
+        app = emulator.app
+        settings = Settings(
+            calendar="outlook",
+            outlook={
+                "tenant_id": app.tenant_id,
+                "client_id": app.client_id,
+                "client_secret": app.client_secret,
+                "authority_host": emulator.origin,
+                "graph_endpoint": emulator.graph_endpoint,
+            },
+            email={"backend": "graph", "from": SENDER},
+            limits={"send_per_minute": 12},
+        )
+        mailer = from_settings(settings)
+        await mailer.aclose()
+        assert isinstance(mailer.pace, SendPace)
+        assert mailer.pace.per_minute == 12
 
 
 class TestDirectoryRoster:

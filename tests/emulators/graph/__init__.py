@@ -14,7 +14,7 @@ from tests.emulators.graph.certs import CertificatePair, make_certificate
 from tests.emulators.graph.graph import SentMail
 from tests.emulators.graph.org import Organisation, load_organisation
 from tests.emulators.graph.server import GraphEmulator
-from tests.emulators.graph.state import ALL_ROLES, AppRegistration, Fault, LoggedRequest
+from tests.emulators.graph.state import ALL_ROLES, AppRegistration, Fault, LoggedRequest, Stall
 
 
 @contextmanager
@@ -36,6 +36,7 @@ __all__ = [
     "LoggedRequest",
     "Organisation",
     "SentMail",
+    "Stall",
     "load_organisation",
     "make_certificate",
     "running",

@@ -2,9 +2,12 @@
 
 Shapes follow Microsoft's public reference: calendarView and events with
 ``$select``/``$top``/``@odata.nextLink``, extended properties through ``$filter``
-and ``$expand``, getSchedule, mailboxSettings, directReports, users, sendMail
-(JSON or MIME), sent items by internetMessageId. Every route checks the
-token's application permissions like Graph does.
+and ``$expand``, a repeated ``transactionId`` (the same event again: the one
+already made; a different one: ``ErrorDuplicateTransactionId``), getSchedule,
+mailboxSettings, directReports, users, sendMail (JSON or MIME), and Sent Items
+filtered by internetMessageId and/or sentDateTime, with ``$select``, ``$top``
+(1-1000, default 10) and paging, newest first. Every route checks the token's
+application permissions like Graph does.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import json
 import re
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -81,7 +85,32 @@ _EXT_FILTER = re.compile(
 _EXT_EXPAND = re.compile(
     r"singleValueExtendedProperties\(\s*\$filter\s*=\s*id eq '((?:[^']|'')*)'\s*\)", re.IGNORECASE
 )
-_MESSAGE_FILTER = re.compile(r"internetMessageId eq '((?:[^']|'')*)'", re.IGNORECASE)
+#: one comparison of a Sent Items $filter; clauses are joined with "and"
+_MESSAGE_CLAUSE = re.compile(
+    r"\s*(internetMessageId|sentDateTime)\s+(eq|ne|ge|gt|le|lt)\s+('(?:[^']|'')*'|[^\s']+)\s*",
+    re.IGNORECASE,
+)
+MESSAGE_FIELDS = frozenset(
+    [
+        "id",
+        "internetMessageId",
+        "subject",
+        "sentDateTime",
+        "receivedDateTime",
+        "createdDateTime",
+        "lastModifiedDateTime",
+        "toRecipients",
+        "from",
+        "sender",
+        "isDraft",
+        "isRead",
+        "parentFolderId",
+        "conversationId",
+    ]
+)
+#: Graph's documented range of $top for messages; 10 when the client gives none
+MESSAGES_TOP = range(1, 1001)
+MESSAGES_DEFAULT_TOP = 10
 _TIMEZONE_PREFERENCE = re.compile(r'outlook\.timezone\s*=\s*"([^"]+)"', re.IGNORECASE)
 
 
@@ -148,6 +177,8 @@ class GraphApi:
     created: dict[str, list[Item]] = field(default_factory=dict)
     sent: list[SentMail] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock)
+    #: stamps sentDateTime; a test sets it to put mail in another week
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     def handle(self, call: Call) -> Reply:
         kind, mailbox = classify(call.method, call.path)
@@ -298,6 +329,13 @@ class GraphApi:
             if existing is None:
                 existing = _created_item(user, body, start, end)
                 mine.append(existing)
+            elif not _same_event(existing, body, start, end):
+                return graph_error(
+                    400,
+                    "ErrorDuplicateTransactionId",
+                    "Your request can't be completed. The TransactionId specified in the "
+                    "request has already been used to create a different event.",
+                )
         return Reply.json(201, _event_json(existing, user, tz_name, call.root))
 
     def _getSchedule(self, call: Call, user: User) -> Reply:
@@ -420,9 +458,9 @@ class GraphApi:
         content_type = call.headers.get("content-type", "")
         try:
             if content_type.startswith("text/plain"):
-                mail = _mime_mail(user, base64.b64decode(call.body, validate=True))
+                mail = _mime_mail(user, base64.b64decode(call.body, validate=True), self.clock())
             else:
-                mail = _json_mail(user, json.loads(call.body))
+                mail = _json_mail(user, json.loads(call.body), self.clock())
         except (ValueError, KeyError, TypeError):
             return graph_error(
                 400,
@@ -441,35 +479,132 @@ class GraphApi:
             return graph_error(
                 404, "ErrorItemNotFound", "The specified object was not found in the store."
             )
+        select = [s.strip() for s in call.query.get("$select", "").split(",") if s.strip()]
+        unknown = [s for s in select if s not in MESSAGE_FIELDS]
+        if unknown:
+            return graph_error(
+                400,
+                "RequestBroker--ParseUri",
+                f"Could not find a property named '{unknown[0]}' on type "
+                "'microsoft.graph.message'.",
+            )
+        top = _count(call.query.get("$top", str(MESSAGES_DEFAULT_TOP)))
+        skip = _count(call.query.get("$skip", "0"))
+        # Graph documents 1-1000; refusing more keeps a client from relying on more
+        if top not in MESSAGES_TOP or skip < 0:
+            return graph_error(
+                400, "ErrorInvalidParameter", "$top must be from 1 to 1000 and $skip not negative."
+            )
         with self.lock:
             mine = [m for m in self.sent if m.sender == user.email]
-        wanted = call.query.get("$filter")
+        wanted = call.query.get("$filter", "").strip()
         if wanted:
-            match = _MESSAGE_FILTER.fullmatch(wanted.strip())
-            if match is None:
+            kept = _filter_messages(mine, wanted)
+            if isinstance(kept, Reply):
+                return kept
+            mine = kept
+        mine.sort(key=lambda m: m.sent_at, reverse=True)
+        size = min(top, self.page_size)
+        payload: dict[str, Any] = {
+            "@odata.context": (
+                f"{call.root}/$metadata#users('{user.email}')/mailFolders('sentitems')/messages"
+                + (f"({','.join(select)})" if select else "")
+            ),
+            "value": [_message_json(m, user, select) for m in mine[skip : skip + size]],
+        }
+        if skip + size < len(mine):
+            query = dict(call.query) | {"$skip": str(skip + size)}
+            payload["@odata.nextLink"] = f"{call.root}{call.path}?{urlencode(query)}"
+        return Reply.json(200, payload)
+
+
+def _filter_messages(mail: list[SentMail], wanted: str) -> list[SentMail] | Reply:
+    """The messages a Sent Items ``$filter`` keeps, or Graph's 400 for one it cannot read."""
+    kept = list(mail)
+    for clause in re.split(r"\s+and\s+", wanted, flags=re.IGNORECASE):
+        match = _MESSAGE_CLAUSE.fullmatch(clause)
+        if match is None:
+            return graph_error(400, "ErrorInvalidUrlQueryFilter", "The $filter is not supported.")
+        name, op, literal = match.group(1).lower(), match.group(2).lower(), match.group(3)
+        if name == "internetmessageid":
+            if op != "eq" or not literal.startswith("'"):
                 return graph_error(
                     400, "ErrorInvalidUrlQueryFilter", "The $filter is not supported."
                 )
-            mine = [m for m in mine if m.internet_message_id == _unquote(match.group(1))]
-        value = [
-            {
-                "id": item_id(user.email, "message", m.internet_message_id),
-                "internetMessageId": m.internet_message_id,
-                "subject": m.subject,
-                "sentDateTime": format_offset(m.sent_at),
-                "toRecipients": [{"emailAddress": {"address": a}} for a in m.to],
-            }
-            for m in mine
-        ]
-        return Reply.json(
-            200,
-            {
-                "@odata.context": (
-                    f"{call.root}/$metadata#users('{user.email}')/mailFolders('sentitems')/messages"
-                ),
-                "value": value,
-            },
-        )
+            value = _unquote(literal[1:-1])
+            kept = [m for m in kept if m.internet_message_id == value]
+            continue
+        try:
+            # a DateTimeOffset literal is written bare; a quoted one is an Edm.String
+            moment = datetime.fromisoformat(literal.replace("Z", "+00:00"))
+        except ValueError:
+            moment = None
+        if moment is None or moment.tzinfo is None:
+            return graph_error(
+                400,
+                "BadRequest",
+                "A binary operator with incompatible types was detected. Found operand types "
+                "'Edm.DateTimeOffset' and 'Edm.String' for operator kind "
+                f"'{_OPERATOR_KINDS[op]}'.",
+            )
+        kept = [m for m in kept if _COMPARE[op](_second(m.sent_at), moment)]
+    return kept
+
+
+_OPERATOR_KINDS = {
+    "eq": "Equal",
+    "ne": "NotEqual",
+    "ge": "GreaterThanOrEqual",
+    "gt": "GreaterThan",
+    "le": "LessThanOrEqual",
+    "lt": "LessThan",
+}
+_COMPARE: dict[str, Callable[[datetime, datetime], bool]] = {
+    "eq": lambda a, b: a == b,
+    "ne": lambda a, b: a != b,
+    "ge": lambda a, b: a >= b,
+    "gt": lambda a, b: a > b,
+    "le": lambda a, b: a <= b,
+    "lt": lambda a, b: a < b,
+}
+
+
+def _count(text: str) -> int:
+    """A $top or $skip number; -1 for one that is not."""
+    return int(text) if text.isdigit() else -1
+
+
+def _second(moment: datetime) -> datetime:
+    """sentDateTime as Graph keeps it: whole seconds, UTC."""
+    return moment.astimezone(UTC).replace(microsecond=0)
+
+
+def _message_json(mail: SentMail, user: User, select: list[str]) -> dict[str, Any]:
+    stamp = format_offset(mail.sent_at)
+    me = {"emailAddress": {"name": user.name, "address": user.email}}
+    full: dict[str, Any] = {
+        "id": item_id(user.email, "message", mail.internet_message_id),
+        "createdDateTime": stamp,
+        "lastModifiedDateTime": stamp,
+        "receivedDateTime": stamp,
+        "sentDateTime": stamp,
+        "internetMessageId": mail.internet_message_id,
+        "subject": mail.subject,
+        "isRead": True,
+        "isDraft": False,
+        "parentFolderId": item_id(user.email, "folder", "sentitems"),
+        "conversationId": item_id(user.email, "conversation", mail.internet_message_id),
+        "from": me,
+        "sender": me,
+        "toRecipients": [{"emailAddress": {"address": a}} for a in mail.to],
+    }
+    shown = {k: v for k, v in full.items() if not select or k in select or k == "id"}
+    return {"@odata.etag": 'W/"' + shown["id"][-16:] + '"', **shown}
+
+
+def _same_event(item: Item, body: dict[str, Any], start: datetime, end: datetime) -> bool:
+    """Whether a create repeats the event its transactionId made (a client's retry)."""
+    return (item.start, item.end, item.subject) == (start, end, str(body.get("subject", "")))
 
 
 def _instant_param(text: str) -> datetime:
@@ -596,25 +731,21 @@ def _user_json(user: User, select: list[str]) -> dict[str, Any]:
     return {k: v for k, v in (full | extra).items() if k in select or k in ("id", "@odata.type")}
 
 
-def _mime_mail(user: User, raw: bytes) -> SentMail:
+def _mime_mail(user: User, raw: bytes, now: datetime) -> SentMail:
     message = email.message_from_bytes(raw, policy=email.policy.default)
     message_id = str(message.get("Message-ID") or f"<{uuid.uuid4()}@emulator.outlook.com>").strip()
     to: Any = message.get("To")
     recipients = tuple(str(a.addr_spec).lower() for a in to.addresses) if to else ()
-    return SentMail(
-        user.email, message_id, str(message.get("Subject", "")), recipients, raw, datetime.now(UTC)
-    )
+    return SentMail(user.email, message_id, str(message.get("Subject", "")), recipients, raw, now)
 
 
-def _json_mail(user: User, body: dict[str, Any]) -> SentMail:
+def _json_mail(user: User, body: dict[str, Any], now: datetime) -> SentMail:
     message = body["message"]
     message_id = str(message.get("internetMessageId") or f"<{uuid.uuid4()}@emulator.outlook.com>")
     recipients = tuple(
         str(r["emailAddress"]["address"]).lower() for r in message.get("toRecipients") or []
     )
-    return SentMail(
-        user.email, message_id, str(message.get("subject", "")), recipients, None, datetime.now(UTC)
-    )
+    return SentMail(user.email, message_id, str(message.get("subject", "")), recipients, None, now)
 
 
 __all__ = ["Call", "GraphApi", "SentMail", "classify", "graph_error", "replace"]

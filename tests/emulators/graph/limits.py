@@ -5,11 +5,14 @@ The emulator already refuses a fifth concurrent request per mailbox (its
 10,000 requests per 10 minutes per mailbox, and 30 messages per minute per
 sender mailbox (Exchange Online). Append it to ``emulator.faults``: a request
 over a limit is answered 429 with Retry-After and counted as a violation.
+Both windows read ``Counters.clock`` (monotonic seconds), which a test pins.
 """
 
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tests.emulators.google.limits import SlidingWindow
@@ -23,10 +26,15 @@ SENDS_PER_MINUTE = 30
 class Counters:
     """Shared by every copy of the fault (the emulator replaces a fault each time it matches)."""
 
-    requests: SlidingWindow = field(default_factory=lambda: SlidingWindow(600.0))
-    sends: SlidingWindow = field(default_factory=lambda: SlidingWindow(60.0))
+    clock: Callable[[], float] = time.monotonic
+    requests: SlidingWindow = field(init=False)
+    sends: SlidingWindow = field(init=False)
     violations: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.requests = SlidingWindow(600.0, self.clock)
+        self.sends = SlidingWindow(60.0, self.clock)
 
 
 @dataclass

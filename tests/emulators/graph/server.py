@@ -19,7 +19,7 @@ from tests.emulators.graph.certs import CertificatePair
 from tests.emulators.graph.graph import Call, GraphApi, classify, graph_error
 from tests.emulators.graph.identity import Identity, Reply
 from tests.emulators.graph.org import Organisation, User, load_organisation, user_id
-from tests.emulators.graph.state import AppRegistration, Fault, LoggedRequest, Recorder
+from tests.emulators.graph.state import AppRegistration, Fault, LoggedRequest, Recorder, Stall
 from tests.emulators.tls_server import EmulatorServer
 
 VERSION = "/v1.0"
@@ -29,8 +29,8 @@ BATCH_LIMIT = 20
 class GraphEmulator:
     """Microsoft's identity platform and Graph on a real socket (port 0: any free port).
 
-    Tests steer it through ``faults``, ``latency``, ``app.roles`` and
-    ``expire_tokens()``, and read ``log``, ``peak``, ``counts()`` and ``sent``.
+    Tests steer it through ``faults``, ``latency``, ``stall``, ``api.clock``, ``app.roles``
+    and ``expire_tokens()``, and read ``log``, ``peak``, ``counts()`` and ``sent``.
     """
 
     def __init__(
@@ -58,6 +58,8 @@ class GraphEmulator:
         self.faults: list[Fault] = []
         #: seconds every Graph request takes (keeps requests in flight so concurrency shows)
         self.latency = 0.0
+        #: when set, every served Graph request waits for ``stall.release()``
+        self.stall: Stall | None = None
         self.mailbox_concurrency = mailbox_concurrency
         self.concurrency_retry_after = concurrency_retry_after
         self._lock = threading.Lock()
@@ -220,6 +222,8 @@ class GraphEmulator:
         return reply
 
     def _serve(self, call: Call, kind: str, mailbox: str | None) -> Reply:
+        if self.stall is not None:
+            self.stall.hold()
         if self.latency:
             time.sleep(self.latency)
         fault = self._take_fault(kind, mailbox)

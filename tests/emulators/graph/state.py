@@ -62,6 +62,29 @@ class Fault:
         return "ServiceNotAvailable", "The service is temporarily unavailable. Try again later."
 
 
+@dataclass
+class Stall:
+    """Holds every Graph request the emulator serves until released, so a test can have
+    any number in flight at once without timing (``emulator.stall = Stall()``)."""
+
+    arrived: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(0))
+    released: threading.Event = field(default_factory=threading.Event)
+
+    def hold(self) -> None:
+        """Called by the emulator for each request it serves."""
+        self.arrived.release()
+        self.released.wait(timeout=30)
+
+    def wait_for(self, count: int, timeout: float = 30) -> None:
+        """Block until ``count`` more requests are held."""
+        for _ in range(count):
+            if not self.arrived.acquire(timeout=timeout):
+                raise TimeoutError(f"fewer than {count} requests reached the emulator")
+
+    def release(self) -> None:
+        self.released.set()
+
+
 @dataclass(frozen=True, slots=True)
 class LoggedRequest:
     method: str
