@@ -15,9 +15,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from email_validator import EmailNotValidError, validate_email
+from yaml.constructor import SafeConstructor
 
 from service.errors import RosterError
 from service.model import Manager, Report, Roster
+from service.roster_events import Entry, NotStreamable, stream_mapping
 
 LANGUAGES = ("en", "nl")
 MANAGER_KEYS = ("email", "name", "timezone", "language", "reports")
@@ -40,9 +42,27 @@ def load_roster_file(path: Path) -> Roster:
     return parse_roster(text, source=source)
 
 
+#: libyaml's composer when PyYAML was built with it: the pure-Python one takes ~5 ms a manager
+_FAST_LOADER: type[yaml.CSafeLoader] | None = getattr(yaml, "CSafeLoader", None)
+
+
 def parse_roster(text: str, *, source: str) -> Roster:
+    loader = _FAST_LOADER if _FAST_LOADER is not None and libyaml_agrees(text) else yaml.SafeLoader
+    checker = _Checker(source)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        streamed = checker.streamed_roster(stream_mapping(text, loader, "managers"))
+    except (NotStreamable, yaml.YAMLError, UnicodeError):
+        streamed = None  # read whole below, which words any problem as always
+    if streamed is not None:
+        if checker.problems:
+            raise RosterError.combine(checker.problems)
+        return streamed
+    return _parse_whole(text, source=source)
+
+
+def _parse_whole(text: str, *, source: str) -> Roster:
+    try:
+        root = _compose(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or "not valid YAML"
@@ -55,6 +75,31 @@ def parse_roster(text: str, *, source: str) -> Roster:
         raise RosterError.combine(checker.problems)
     assert roster is not None
     return roster
+
+
+def _compose(text: str) -> yaml.Node | None:
+    """The node tree, with the marks (lines) the problems point at.
+
+    libyaml composes it when it is known to agree with the pure-Python composer;
+    a text it refuses is composed again by the pure-Python one, so a broken
+    roster is reported in the same words as always.
+    """
+    if _FAST_LOADER is not None and libyaml_agrees(text):
+        try:
+            return yaml.compose(text, Loader=_FAST_LOADER)
+        except (yaml.YAMLError, UnicodeError):
+            pass
+    return yaml.compose(text, Loader=yaml.SafeLoader)
+
+
+def libyaml_agrees(text: str) -> bool:
+    """Whether libyaml composes ``text`` into the same nodes and lines as PyYAML's own composer.
+
+    They differ on tabs (PyYAML refuses some that libyaml takes) and on the marks
+    of empty values after a ``?`` (explicit keys); a roster with either is read
+    the slow way (tests/test_core_index.py compares the two on generated rosters).
+    """
+    return "\t" not in text and "?" not in text
 
 
 def _line(node: yaml.Node) -> int:
@@ -85,6 +130,35 @@ class _Checker:
         managers = [self.manager(node) for node in managers_node.value]
         return Roster(tuple(m for m in managers if m is not None), source=self.source)
 
+    def streamed_roster(self, entries: Iterator[Entry]) -> Roster | None:
+        """The roster from its entries, one manager's nodes at a time; None when the roster
+        is not a mapping with a non-empty 'managers' list (then it is read whole)."""
+        managers: list[Manager | None] = []
+        listed = False
+        root_problems, self.problems = self.problems, []
+        for entry in entries:
+            key = str(entry.key.value)
+            if key != "managers":
+                root_problems.append(self._unknown(entry.key, key, ("managers",), "roster"))
+            elif listed or entry.items is None:
+                return None  # twice, or not a list: worded by the whole-document reader
+            else:
+                listed = True
+                managers = [self.manager(node) for node in entry.items]
+        if not managers:
+            return None
+        self.problems = root_problems + self.problems
+        return Roster(tuple(m for m in managers if m is not None), source=self.source)
+
+    def _unknown(
+        self, node: yaml.Node, key: str, allowed: tuple[str, ...], what: str
+    ) -> RosterError:
+        return RosterError(
+            f"unknown key {key!r} in {what}; allowed: {', '.join(allowed)}",
+            source=self.source,
+            line=_line(node),
+        )
+
     def fields(
         self, node: yaml.MappingNode, allowed: tuple[str, ...], what: str
     ) -> Iterator[tuple[str, yaml.Node]]:
@@ -92,9 +166,7 @@ class _Checker:
         for key_node, value_node in node.value:
             key = str(key_node.value)
             if key not in allowed:
-                self.problem(
-                    key_node, f"unknown key {key!r} in {what}; allowed: {', '.join(allowed)}"
-                )
+                self.problems.append(self._unknown(key_node, key, allowed, what))
             elif key in seen:
                 self.problem(key_node, f"{key!r} appears twice in one {what}; keep one")
             else:
@@ -191,7 +263,9 @@ class _Checker:
 def _value(node: yaml.Node) -> Any:
     """The plain Python value of a node, typed as YAML's safe loader types it."""
     try:
-        return yaml.SafeLoader("").construct_object(node, deep=True)
+        # the safe loader's constructor alone: a whole loader (reader, scanner...) per value
+        # took longer than composing the roster
+        return SafeConstructor().construct_object(node, deep=True)
     except Exception as exc:  # PyYAML's constructors raise assorted builtins on odd tags
         raise ValueError(f"unreadable value ({getattr(exc, 'problem', None) or exc})") from None
 
