@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -129,11 +130,16 @@ def _attendees(raw: Iterable[Resource]) -> Iterable[Attendee]:
         email = _lower(attendee.get("email"))
         if email is None:
             continue
-        yield Attendee(
-            email,
-            RESPONSES.get(str(attendee.get("responseStatus")), Response.NEEDS_ACTION),
-            resource=bool(attendee.get("resource", False)),
+        yield _attendee(
+            email, str(attendee.get("responseStatus")), bool(attendee.get("resource", False))
         )
+
+
+@lru_cache(maxsize=4096)
+def _attendee(email: str, response: str, resource: bool) -> Attendee:
+    """Attendees are values: a series repeats the same few on every instance, so they are
+    built once and shared."""
+    return Attendee(email, RESPONSES.get(response, Response.NEEDS_ACTION), resource=resource)
 
 
 def _show_as(item: Resource) -> ShowAs:
@@ -147,7 +153,9 @@ def _show_as(item: Resource) -> ShowAs:
 
 
 def hold_key_of(item: Resource) -> HoldKey | None:
-    private = item.get("extendedProperties", {}).get("private", {})
+    if "extendedProperties" not in item:  # most events: nothing to look into
+        return None
+    private = item["extendedProperties"].get("private", {})
     manager, report, week = (private.get(k) for k in (HOLD_MANAGER, HOLD_REPORT, HOLD_WEEK))
     if not (manager and report and week):
         return None

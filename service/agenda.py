@@ -13,12 +13,20 @@ import hashlib
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
+from functools import lru_cache
 from types import MappingProxyType
 
 from service.cadence import ReportStatus
 from service.i18n import N_, Translator, translator
 from service.model import Policy, Report
 from service.recap import untrusted, web_link
+
+try:
+    # CPython's own SHA-256: for 30-byte inputs, hashlib's OpenSSL constructor costs
+    # more than the hash itself, and a digest asks for some 600 of them
+    from _sha256 import sha256 as _sha256  # type: ignore[import-not-found]
+except ImportError:  # other interpreters, or builds without it: the same hash, slower
+    _sha256 = hashlib.sha256
 
 
 class BlockKind(StrEnum):
@@ -290,12 +298,24 @@ def rotation_index(email: str, bank: str, week: str, size: int) -> int:
     so a report never gets the same question two weeks in a row.
     """
     seed = f"{email.strip().lower()}\n{bank}\n".encode()
-    permutation = sorted(range(size), key=lambda i: hashlib.sha256(seed + str(i).encode()).digest())
-    return permutation[week_ordinal(week) % size]
+    positions = (
+        _POSITIONS[:size] if size <= len(_POSITIONS) else [str(i).encode() for i in range(size)]
+    )
+    keys = [_sha256(seed + position).digest() for position in positions]
+    # the position whose key has this rank; keys of distinct inputs never tie
+    return keys.index(sorted(keys)[week_ordinal(week) % size])
 
 
+#: ``str(i).encode()`` of the positions of any bank Kindly ships, computed once
+_POSITIONS = tuple(str(i).encode() for i in range(64))
+
+
+@lru_cache(maxsize=64)
 def week_ordinal(week: str) -> int:
-    """Consecutive integers for consecutive ISO weeks ("2026-W48"), across years."""
+    """Consecutive integers for consecutive ISO weeks ("2026-W48"), across years.
+
+    Cached: a run asks it some 50 times per digest, always about the same week.
+    """
     year, _, number = week.partition("-W")
     monday = date.fromisocalendar(int(year), int(number), 1)
     return monday.toordinal() // 7

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC
+from datetime import UTC, datetime
 
 from service.model import Event, Interval, Response, ShowAs
 
@@ -23,22 +23,36 @@ def blocks_time(event: Event, person: str) -> bool:
 
 def merge(intervals: Iterable[Interval]) -> list[Interval]:
     """Sorted, with overlapping and touching intervals joined."""
-    merged: list[Interval] = []
-    for interval in sorted(intervals):
-        if merged and interval.start <= merged[-1].end:
-            last = merged[-1]
-            if interval.end > last.end:
-                merged[-1] = Interval(last.start, interval.end)
-        else:
-            merged.append(interval)
-    return merged
+    return _joined(sorted((i.start, i.end) for i in intervals))
 
 
 def busy_intervals(events: Iterable[Event], person: str) -> list[Interval]:
     """The person's busy time, merged and sorted, in UTC (wall-clock order breaks
     in the hour repeated when clocks go back)."""
-    return merge(
-        Interval(e.start.astimezone(UTC), e.end.astimezone(UTC))
-        for e in events
-        if blocks_time(e, person)
+    return _joined(
+        sorted(
+            (e.start.astimezone(UTC), e.end.astimezone(UTC))
+            for e in events
+            if blocks_time(e, person)
+        )
     )
+
+
+def _joined(spans: list[tuple[datetime, datetime]]) -> list[Interval]:
+    """Sorted (start, end) pairs as intervals, overlapping and touching ones joined.
+
+    Plain pairs sort and compare in C; an Interval is only built for what is kept.
+    """
+    merged: list[Interval] = []
+    if not spans:
+        return merged
+    start, end = spans[0]
+    for next_start, next_end in spans[1:]:
+        if next_start <= end:
+            if next_end > end:
+                end = next_end
+        else:
+            merged.append(Interval(start, end))
+            start, end = next_start, next_end
+    merged.append(Interval(start, end))
+    return merged

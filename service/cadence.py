@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from service.meetings import between, is_one_on_one
+from service.meetings import MeetingIndex, stands
 from service.model import Event, Manager, Policy, Report, Response, iso_week
 from service.slots import local_instant
 
@@ -93,16 +94,30 @@ class TeamAnalysis:
 
 
 def analyse(
-    manager: Manager, events: Sequence[Event], *, now: datetime, policy: Policy, tz: ZoneInfo
+    manager: Manager,
+    events: Sequence[Event],
+    *,
+    now: datetime,
+    policy: Policy,
+    tz: ZoneInfo,
+    index: MeetingIndex | None = None,
 ) -> TeamAnalysis:
     """Who was met, who is coming up and who is overdue (DESIGN.md "What counts as a
-    one-on-one"), with the changes and coverage trend the digest reports."""
+    one-on-one"), with the changes and coverage trend the digest reports.
+
+    ``index`` is ``MeetingIndex(events)`` when the caller already has one (the
+    expectation recap uses it too); it is built here otherwise.
+    """
     utc_now = now.astimezone(UTC)
+    meetings = MeetingIndex(events) if index is None else index
+    scheduled = [meetings.scheduled(manager.email, r.email) for r in manager.reports]
     histories = [
-        _history(manager.email, r, events, now=utc_now, policy=policy) for r in manager.reports
+        _history(manager.email, r, s, now=utc_now, policy=policy)
+        for r, s in zip(manager.reports, scheduled, strict=True)
     ]
     statuses = tuple(
-        _status(h, manager.email, events, now=utc_now, policy=policy, tz=tz) for h in histories
+        _status(h, manager.email, s, now=utc_now, policy=policy, tz=tz)
+        for h, s in zip(histories, scheduled, strict=True)
     )
     return TeamAnalysis(
         manager=manager,
@@ -126,21 +141,23 @@ class _History:
 
 
 def _history(
-    manager: str, report: Report, events: Sequence[Event], *, now: datetime, policy: Policy
+    manager: str, report: Report, scheduled: Sequence[Event], *, now: datetime, policy: Policy
 ) -> _History:
+    """``scheduled``: the events between manager and report (``MeetingIndex.scheduled``)."""
     ones = sorted(
-        (e for e in events if is_one_on_one(e, manager, report.email)), key=lambda e: _utc(e.start)
+        ((_utc(e.start), e) for e in scheduled if stands(e, manager, report.email)),
+        key=lambda pair: pair[0],
     )
     since = now - timedelta(days=policy.lookback_days)
     horizon_end = now + timedelta(days=policy.horizon_days)
-    held = [e for e in ones if since <= _utc(e.start) < now]
-    upcoming = (e for e in ones if now <= _utc(e.start) < horizon_end)
+    held = [(start, e) for start, e in ones if since <= start < now]
+    upcoming = (e for start, e in ones if now <= start < horizon_end)
     cadence = report.cadence_days
     return _History(
         report=report,
         cadence_days=cadence if cadence is not None else policy.cadence_days,
-        held=tuple(_utc(e.start) for e in held),
-        last_held=held[-1] if held else None,
+        held=tuple(start for start, _ in held),
+        last_held=held[-1][1] if held else None,
         next_upcoming=next(upcoming, None),
     )
 
@@ -148,7 +165,7 @@ def _history(
 def _status(
     history: _History,
     manager: str,
-    events: Sequence[Event],
+    scheduled: Sequence[Event],
     *,
     now: datetime,
     policy: Policy,
@@ -156,7 +173,6 @@ def _status(
 ) -> ReportStatus:
     report, last, upcoming = history.report, history.last_held, history.next_upcoming
     late = last is None or now - _utc(last.start) > timedelta(days=history.cadence_days)
-    scheduled = [e for e in events if between(e, manager, report.email)]
     since = now - timedelta(days=policy.lookback_days)
     until = now + timedelta(days=policy.horizon_days)
     return ReportStatus(
@@ -223,8 +239,10 @@ def _coverage(
 
 
 def _met_by(history: _History, end: datetime) -> bool:
+    """A 1:1 held in (end - cadence, end]; ``held`` is sorted, so one bisection finds it."""
     since = end - timedelta(days=history.cadence_days)
-    return any(since < start <= end for start in history.held)
+    first_after = bisect_right(history.held, since)
+    return first_after < len(history.held) and history.held[first_after] <= end
 
 
 def _utc(moment: datetime) -> datetime:

@@ -1,6 +1,13 @@
-"""What counts as a one-on-one (DESIGN.md), as plain predicates over events."""
+"""What counts as a one-on-one (DESIGN.md), as plain predicates over events.
+
+:class:`MeetingIndex` answers the same questions for a whole team at once:
+the plain predicates rebuild an event's set of people for every (event,
+report) pair, the index builds it once per event.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
 
 from service.model import Event, Response
 
@@ -15,9 +22,13 @@ def between(event: Event, manager: str, report: str) -> bool:
 
 def is_one_on_one(event: Event, manager: str, report: str) -> bool:
     """A 1:1 that stands: scheduled between the two, not cancelled, not declined by either."""
+    return between(event, manager, report) and stands(event, manager, report)
+
+
+def stands(event: Event, manager: str, report: str) -> bool:
+    """Not cancelled and declined by neither: what a scheduled 1:1 needs to count as one."""
     return (
-        between(event, manager, report)
-        and not event.cancelled
+        not event.cancelled
         and event.response_of(manager) is not Response.DECLINED
         and event.response_of(report) is not Response.DECLINED
     )
@@ -32,3 +43,45 @@ def is_hold_for(event: Event, manager: str, report: str) -> bool:
         and key.report == report.lower()
         and not event.cancelled
     )
+
+
+class MeetingIndex:
+    """One calendar's events bucketed by their people and by Kindly hold, built in one pass.
+
+    Every answer lists the events in the order they were given, exactly as a
+    scan with the matching predicate would, so sorting them gives the same result.
+    """
+
+    __slots__ = ("_by_people", "_events", "_holds", "_position")
+
+    def __init__(self, events: Iterable[Event]) -> None:
+        self._events = tuple(events)
+        self._by_people: dict[frozenset[str], list[Event]] = {}
+        self._holds: dict[tuple[str, str], list[Event]] = {}
+        self._position: dict[int, int] | None = None
+        for event in self._events:
+            if not event.all_day:
+                self._by_people.setdefault(event.people(), []).append(event)
+            key = event.hold_key
+            if key is not None and not event.cancelled:
+                self._holds.setdefault((key.manager, key.report), []).append(event)
+
+    def scheduled(self, manager: str, report: str) -> Sequence[Event]:
+        """The events :func:`between` accepts."""
+        return self._by_people.get(frozenset({manager.lower(), report.lower()}), ())
+
+    def one_on_ones(self, manager: str, report: str) -> list[Event]:
+        """The events :func:`is_one_on_one` accepts."""
+        return [e for e in self.scheduled(manager, report) if stands(e, manager, report)]
+
+    def holds_for(self, manager: str, report: str) -> Sequence[Event]:
+        """The events :func:`is_hold_for` accepts."""
+        return self._holds.get((manager.lower(), report.lower()), ())
+
+    def in_given_order(self, *groups: Sequence[Event]) -> list[Event]:
+        """The events of several answers, each once, in the order they were given."""
+        if self._position is None:  # rarely needed: a hold and a 1:1 that both have notes
+            self._position = {id(e): i for i, e in enumerate(self._events)}
+        position = self._position
+        unique = {id(e): e for group in groups for e in group}
+        return sorted(unique.values(), key=lambda e: position[id(e)])

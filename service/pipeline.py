@@ -28,8 +28,9 @@ from service.digest import (
 )
 from service.errors import KindlyError
 from service.mailer import Mailer, OutgoingMail
+from service.meetings import MeetingIndex
 from service.model import Event, HoldKey, HoldRequest, Interval, Manager, PlacedHold, iso_week
-from service.recap import agreed_expectations
+from service.recap import agreed_for_team
 from service.settings import Settings
 from service.slots import find_slot
 
@@ -142,17 +143,15 @@ async def _run(
     start = now - timedelta(days=policy.lookback_days)
     horizon_end = now + timedelta(days=policy.horizon_days)
     events = await ctx.connector.events(manager.email, start, horizon_end, tz=tz)
-    analysis = analyse(manager, events, now=now, policy=policy, tz=tz)
+    index = MeetingIndex(events)  # the calendar bucketed by person once, not once per report
+    analysis = analyse(manager, events, now=now, policy=policy, tz=tz, index=index)
 
     placer = _HoldPlacer(manager, ctx, events, now=now, tz=tz, week=week, dry_run=dry_run)
     if policy.holds_enabled and analysis.overdue:
         await placer.place_all(analysis)
     placed = {hold.key.report: hold for hold in placer.placed}
 
-    agreed = {
-        r.email: agreed_expectations(events, manager.email, r.email, now=now)
-        for r in manager.reports
-    }
+    agreed = agreed_for_team(events, manager, now=now, index=index)
     digest = build_digest(analysis, holds=placed, agreed=agreed, policy=policy, language=language)
     rendered = render_digest(digest)
     sender = settings.email.from_
@@ -224,6 +223,11 @@ class _HoldPlacer:
         self.errors: list[str] = []
         self.transient = False
         self.busy: list[Interval] = busy_intervals(events, manager.email)
+        #: the first live hold of each key, as a scan of the calendar in its order finds it
+        self.holds: dict[HoldKey, Event] = {}
+        for event in events:
+            if event.hold_key is not None and not event.cancelled:
+                self.holds.setdefault(event.hold_key, event)
 
     async def place_all(self, analysis: TeamAnalysis) -> None:
         policy = self.ctx.settings.policy()
@@ -270,10 +274,10 @@ class _HoldPlacer:
     def _existing(self, status: ReportStatus) -> PlacedHold | None:
         """This week's hold for the report, when an earlier run placed it already."""
         key = HoldKey(self.manager.email, status.report.email, self.week)
-        for event in self.events:
-            if event.hold_key == key and not event.cancelled:
-                return PlacedHold(key, event.start, event.end, created=False, link=event.link)
-        return None
+        event = self.holds.get(key)
+        if event is None:
+            return None
+        return PlacedHold(key, event.start, event.end, created=False, link=event.link)
 
     async def _place(self, status: ReportStatus, slot: Interval, *, policy_language: str) -> None:
         settings = self.ctx.settings

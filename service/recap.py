@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
-from service.meetings import is_hold_for, is_one_on_one
-from service.model import Event, Report
+from service.meetings import MeetingIndex, is_hold_for, is_one_on_one, stands
+from service.model import Event, Manager, Report
 
 #: the section heading Kindly writes and reads, in every supported language
 HEADINGS = ("Agreed expectations", "Afgesproken verwachtingen")
@@ -61,16 +61,52 @@ def recap(report: Report, agreed: tuple[str, ...]) -> Recap:
 
 
 def agreed_expectations(
-    events: Sequence[Event], manager: str, report: str, *, now: datetime
+    events: Sequence[Event],
+    manager: str,
+    report: str,
+    *,
+    now: datetime,
+    index: MeetingIndex | None = None,
 ) -> tuple[str, ...]:
-    """The agreed expectations of the latest past 1:1 or Kindly hold that recorded any."""
-    candidates = [
-        e
-        for e in events
-        if e.start.astimezone(UTC) < now.astimezone(UTC)
-        and e.description
-        and (is_one_on_one(e, manager, report) or is_hold_for(e, manager, report))
-    ]
+    """The agreed expectations of the latest past 1:1 or Kindly hold that recorded any.
+
+    With ``index`` (``MeetingIndex(events)``) only that report's meetings are read;
+    :func:`agreed_for_team` builds one for the whole team.
+    """
+    if index is None:
+        # notes are rare: the cheap test first, the people of the event only for those
+        pool: Sequence[Event] = [
+            e
+            for e in events
+            if e.description
+            and (is_one_on_one(e, manager, report) or is_hold_for(e, manager, report))
+        ]
+    else:
+        ones = [
+            e
+            for e in index.scheduled(manager, report)
+            if e.description and stands(e, manager, report)
+        ]
+        held = [e for e in index.holds_for(manager, report) if e.description]
+        pool = index.in_given_order(ones, held) if ones and held else ones or held
+    return _latest_agreed(pool, now=now)
+
+
+def agreed_for_team(
+    events: Sequence[Event], manager: Manager, *, now: datetime, index: MeetingIndex | None = None
+) -> dict[str, tuple[str, ...]]:
+    """:func:`agreed_expectations` of every report, keyed by email, the calendar read once."""
+    meetings = MeetingIndex(events) if index is None else index
+    return {
+        r.email: agreed_expectations(events, manager.email, r.email, now=now, index=meetings)
+        for r in manager.reports
+    }
+
+
+def _latest_agreed(pool: Sequence[Event], *, now: datetime) -> tuple[str, ...]:
+    """The first filled recap of the latest described events started before ``now``."""
+    utc_now = now.astimezone(UTC)
+    candidates = [e for e in pool if e.start.astimezone(UTC) < utc_now]
     candidates.sort(key=lambda e: (e.start.astimezone(UTC), e.id), reverse=True)
     for event in candidates:
         found = parse_agreed(event.description)
@@ -120,6 +156,9 @@ def description_lines(description: str) -> list[str]:
 
 def untrusted(text: str) -> str:
     """Untrusted text (rosters, calendars) as one safe line: no control or bidi characters."""
+    if text.isprintable():
+        # no control, format (bidi) or line/paragraph separator characters: nothing to drop
+        return " ".join(text.split())
     kept = (
         " " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in text if c not in _BIDI
     )

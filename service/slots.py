@@ -11,6 +11,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from service.busy import merge
@@ -63,6 +64,19 @@ def local_instant(day: date, wall: time, tz: ZoneInfo) -> datetime:
     skipped by clocks turned forward gives the moment the gap ends, so a
     working day never starts early or ends late on a DST change.
     """
+    if wall.tzinfo is None and type(day) is date:
+        # the managers of one zone share their working days and week boundaries
+        return _cached_local_instant(day, wall, wall.fold, tz)
+    return _local_instant(day, wall, tz)
+
+
+@lru_cache(maxsize=4096)
+def _cached_local_instant(day: date, wall: time, fold: int, tz: ZoneInfo) -> datetime:
+    """``fold`` is part of the key: times that differ only in it compare equal."""
+    return _local_instant(day, wall, tz)
+
+
+def _local_instant(day: date, wall: time, tz: ZoneInfo) -> datetime:
     naive = datetime.combine(day, wall)
     before_gap = naive.replace(tzinfo=tz).astimezone(UTC)
     if before_gap.astimezone(tz).replace(tzinfo=None) == naive:
@@ -88,8 +102,15 @@ def next_boundary(moment: datetime, tz: ZoneInfo) -> datetime:
 
 def _blocked(busy: Iterable[Interval], *, after: datetime) -> list[Interval]:
     """Busy time that still matters, in UTC, merged and sorted."""
-    spans = (Interval(b.start.astimezone(UTC), b.end.astimezone(UTC)) for b in busy)
+    spans = (
+        b if _in_utc(b) else Interval(b.start.astimezone(UTC), b.end.astimezone(UTC)) for b in busy
+    )
     return merge(s for s in spans if s.end > after and s.start <= s.end)
+
+
+def _in_utc(span: Interval) -> bool:
+    """Already in UTC (as ``busy_intervals`` gives it): no new Interval needed."""
+    return span.start.tzinfo is UTC and span.end.tzinfo is UTC
 
 
 def _windows(start: datetime, end: datetime, policy: Policy, tz: ZoneInfo) -> Iterator[Interval]:

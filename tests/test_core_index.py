@@ -1,0 +1,476 @@
+"""The fast paths of the pure core answer exactly what the plain definitions answer.
+
+Issue 7 (digests at organisation scale) replaced scans, per-digest Babel and
+Jinja work and per-digest CSS inlining with an index, caches and a template
+that has its stylesheet applied once. Each is checked here, on generated
+inputs, against the plain definition it stands in for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
+from zoneinfo import ZoneInfo
+
+import pytest
+import yaml
+from babel.dates import format_skeleton, format_time
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from jinja2 import DictLoader, Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from service.agenda import rotation_index
+from service.busy import blocks_time, busy_intervals, merge
+from service.cadence import analyse
+from service.digest import (
+    HTML_TEMPLATE,
+    CoverageColumn,
+    Digest,
+    GlanceRow,
+    HoldLine,
+    ReportSection,
+    inline_css,
+    inlined_template,
+    render_digest,
+)
+from service.i18n import SUPPORTED_LANGUAGES, environment, translations, translator
+from service.meetings import MeetingIndex, between, is_hold_for, is_one_on_one
+from service.model import (
+    Attendee,
+    Event,
+    HoldKey,
+    Interval,
+    Manager,
+    Policy,
+    Report,
+    Response,
+    Status,
+)
+from service.recap import Recap, agreed_expectations, agreed_for_team, parse_agreed
+from service.roster import RosterError, libyaml_agrees, parse_roster
+from service.slots import local_instant
+from tests.fuzzing import quick
+from tests.test_digest import digest as sample_digest
+from tests.test_fuzz_roster import roster_texts
+
+AMS = ZoneInfo("Europe/Amsterdam")
+ZONES = tuple(ZoneInfo(z) for z in ("UTC", "Europe/Amsterdam", "America/Los_Angeles"))
+NOW = datetime(2026, 11, 23, 8, tzinfo=AMS)
+MARIA, SAM, ANA = "maria@example.com", "sam@example.com", "ana@example.com"
+ROOM = "room-3@example.com"
+#: as callers may spell them: the index must compare case-insensitively like the predicates
+SPELLINGS = (MARIA, "Maria@Example.com", SAM, "SAM@example.com", ANA)
+NOTES = (
+    "",
+    "Agreed expectations\n- Sam drafts the rota\n- Ana reviews it",
+    "<p>Afgesproken verwachtingen</p><ul><li>Demo on Friday</li></ul>",
+    "Agreed expectations:\n- …\n- ___",
+    "Just notes",
+)
+
+people = st.sampled_from((MARIA, SAM, ANA, ROOM))
+attendees = st.builds(
+    Attendee, people, st.sampled_from(tuple(Response)), resource=st.booleans()
+).map(lambda a: replace(a, resource=a.resource or a.email == ROOM))
+starts = st.builds(
+    lambda minutes, zone: (NOW + timedelta(minutes=minutes)).astimezone(zone),
+    st.integers(min_value=-80 * 24 * 60, max_value=10 * 24 * 60).map(lambda m: m - m % 15),
+    st.sampled_from(ZONES),
+)
+events = st.builds(
+    lambda start, minutes, **fields: Event(start=start, end=start + minutes, **fields),
+    start=starts,
+    minutes=st.sampled_from((timedelta(0), timedelta(minutes=30), timedelta(days=1))),
+    id=st.sampled_from(("a", "b", "c")),
+    all_day=st.booleans(),
+    status=st.sampled_from(tuple(Status)),
+    organizer=st.one_of(st.none(), people),
+    attendees=st.lists(attendees, max_size=3).map(tuple),
+    description=st.sampled_from(NOTES),
+    hold_key=st.one_of(
+        st.none(),
+        st.builds(
+            HoldKey, st.sampled_from((MARIA, SAM)), st.sampled_from((SAM, ANA)), st.just("W")
+        ),
+    ),
+)
+calendars = st.lists(events, max_size=25)
+
+
+def scan_agreed(
+    events: Sequence[Event], manager: str, report: str, *, now: datetime
+) -> tuple[str, ...]:
+    """The recap as first written: every event tested with the plain predicates."""
+    candidates = [
+        e
+        for e in events
+        if e.start.astimezone(UTC) < now.astimezone(UTC)
+        and e.description
+        and (is_one_on_one(e, manager, report) or is_hold_for(e, manager, report))
+    ]
+    candidates.sort(key=lambda e: (e.start.astimezone(UTC), e.id), reverse=True)
+    for event in candidates:
+        found = parse_agreed(event.description)
+        if found:
+            return found
+    return ()
+
+
+class TestMeetingIndex:
+    """The per-calendar index lists exactly the events the plain predicates accept, in order."""
+
+    @quick
+    @given(calendars, st.sampled_from(SPELLINGS), st.sampled_from(SPELLINGS))
+    def test_same_events_as_the_predicates(
+        self, events: list[Event], manager: str, report: str
+    ) -> None:
+        index = MeetingIndex(events)
+        assert list(index.scheduled(manager, report)) == [
+            e for e in events if between(e, manager, report)
+        ]
+        assert index.one_on_ones(manager, report) == [
+            e for e in events if is_one_on_one(e, manager, report)
+        ]
+        assert list(index.holds_for(manager, report)) == [
+            e for e in events if is_hold_for(e, manager, report)
+        ]
+
+    def test_given_order_across_answers(self) -> None:
+        first, second = (
+            Event("x", NOW + timedelta(hours=h), NOW + timedelta(hours=h + 1)) for h in (2, 1)
+        )
+        index = MeetingIndex([first, second])
+        assert index.in_given_order([second], [first, second]) == [first, second]
+
+
+class TestAgreedExpectations:
+    """The recap reads the same notes with or without the index, per report or for the team."""
+
+    @quick
+    @given(calendars, st.sampled_from(SPELLINGS), st.sampled_from(SPELLINGS))
+    def test_same_as_the_plain_scan(self, events: list[Event], manager: str, report: str) -> None:
+        expected = scan_agreed(events, manager, report, now=NOW)
+        assert agreed_expectations(events, manager, report, now=NOW) == expected
+        index = MeetingIndex(events)
+        assert agreed_expectations(events, manager, report, now=NOW, index=index) == expected
+
+    @quick
+    @given(calendars)
+    def test_team_at_once(self, events: list[Event]) -> None:
+        team = Manager(MARIA, "Maria", reports=(Report(SAM, "Sam"), Report(ANA, "Ana")))
+        assert agreed_for_team(events, team, now=NOW) == {
+            r.email: scan_agreed(events, MARIA, r.email, now=NOW) for r in team.reports
+        }
+
+    @quick
+    @given(calendars)
+    def test_analysis_with_a_shared_index(self, events: list[Event]) -> None:
+        team = Manager(MARIA, "Maria", reports=(Report(SAM, "Sam"), Report(ANA, "Ana")))
+        plain = analyse(team, events, now=NOW, policy=Policy(), tz=AMS)
+        shared = analyse(team, events, now=NOW, policy=Policy(), tz=AMS, index=MeetingIndex(events))
+        assert shared == plain
+
+
+def first_rotation(email: str, bank: str, week: str, size: int) -> int:
+    """``rotation_index`` as first written: a stable sort of the positions by their SHA-256."""
+    seed = f"{email.strip().lower()}\n{bank}\n".encode()
+    permutation = sorted(range(size), key=lambda i: hashlib.sha256(seed + str(i).encode()).digest())
+    ordinal = date.fromisocalendar(int(week[:4]), int(week[6:]), 1).toordinal() // 7
+    return permutation[ordinal % size]
+
+
+class TestRotation:
+    """The agenda's question rotation picks the same question as its first definition."""
+
+    @quick
+    @given(
+        st.emails() | st.sampled_from(SPELLINGS),
+        st.sampled_from(("check_in", "topics", "reflection", "getting_to_know_you")),
+        st.builds("{}-W{:02d}".format, st.integers(2020, 2035), st.integers(1, 52)),
+        st.integers(1, 70),
+    )
+    def test_same_question(self, email: str, bank: str, week: str, size: int) -> None:
+        assert rotation_index(email, bank, week, size) == first_rotation(email, bank, week, size)
+
+
+class TestDates:
+    """Cached date and time formats read exactly as Babel formats them."""
+
+    @quick
+    @given(
+        st.datetimes(
+            min_value=datetime(1990, 1, 1), max_value=datetime(2060, 1, 1), timezones=st.just(UTC)
+        ),
+        st.sampled_from((*ZONES, ZoneInfo("Asia/Kolkata"), ZoneInfo("Australia/Sydney"))),
+        st.sampled_from(SUPPORTED_LANGUAGES),
+    )
+    def test_same_as_babel(self, moment: datetime, zone: ZoneInfo, language: str) -> None:
+        t = translator(language)
+        local = moment.astimezone(zone)
+        assert t.day(moment, zone) == format_skeleton("MMMEd", local, locale=language)
+        assert t.day(local.date()) == format_skeleton("MMMEd", local.date(), locale=language)
+        assert t.time(moment, zone) == format_time(local, "short", locale=language)
+
+
+class TestBusy:
+    """Busy time merges as the interval-by-interval definition does."""
+
+    @staticmethod
+    def joined(intervals: list[Interval]) -> list[Interval]:
+        merged: list[Interval] = []
+        for interval in sorted(intervals):
+            if merged and interval.start <= merged[-1].end:
+                if interval.end > merged[-1].end:
+                    merged[-1] = Interval(merged[-1].start, interval.end)
+            else:
+                merged.append(interval)
+        return merged
+
+    @quick
+    @given(calendars)
+    def test_busy_intervals(self, events: list[Event]) -> None:
+        expected = self.joined(
+            [
+                Interval(e.start.astimezone(UTC), e.end.astimezone(UTC))
+                for e in events
+                if blocks_time(e, MARIA)
+            ]
+        )
+        assert busy_intervals(events, MARIA) == expected
+
+    @quick
+    @given(st.lists(st.tuples(starts, st.integers(0, 600)), max_size=20))
+    def test_merge(self, spans: list[tuple[datetime, int]]) -> None:
+        intervals = [Interval(s, s + timedelta(minutes=m)) for s, m in spans]
+        merged = merge(intervals)
+        assert merged == self.joined(intervals)
+        assert [(i.start.tzinfo, i.end.tzinfo) for i in merged] == [
+            (i.start.tzinfo, i.end.tzinfo) for i in self.joined(intervals)
+        ]
+
+
+class TestLocalInstant:
+    """Cached working-day boundaries still tell the two readings of a repeated hour apart."""
+
+    @pytest.mark.parametrize("first_fold", [0, 1])
+    def test_fold_is_part_of_the_answer(self, first_fold: int) -> None:
+        day = date(2026, 10, 25)  # Amsterdam repeats 02:00-03:00
+        answers = {
+            fold: local_instant(day, time(2, 30, fold=fold), AMS)
+            for fold in (first_fold, 1 - first_fold)
+        }
+        assert answers[0] == datetime(2026, 10, 25, 0, 30, tzinfo=UTC)
+        assert answers[1] == datetime(2026, 10, 25, 1, 30, tzinfo=UTC)
+
+
+@cache
+def plain_environment(language: str) -> Environment:
+    """Kindly's environment as first configured: the i18n extension alone, newstyle gettext."""
+    env = Environment(
+        loader=PackageLoader("templates", "."),
+        autoescape=select_autoescape(enabled_extensions=("html.j2",), default=False),
+        extensions=["jinja2.ext.i18n"],
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
+    return env
+
+
+#: text that the HTML parser and serialiser treat specially, mixed into generated values
+TRICKY = ("&", "<b>", ">", '"', "'", "\xa0", "\x00", "\x0c", "&amp;", "\u202e", "{{ x }}", "%s")
+texts = st.one_of(
+    st.sampled_from(TRICKY),
+    st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\r"), max_size=12),
+    st.builds("".join, st.lists(st.sampled_from(TRICKY), max_size=4)),
+)
+links = st.one_of(st.none(), texts, st.builds("https://x.example/?a={}".format, texts))
+
+
+@st.composite
+def digests(draw: st.DrawFn) -> Digest:
+    """A sample digest with generated values in every field the HTML shows."""
+    base = sample_digest(draw(st.sampled_from(SUPPORTED_LANGUAGES)))
+    rows = tuple(
+        replace(
+            row,
+            name=draw(texts),
+            last_held=draw(texts),
+            next_one=draw(texts),
+            state=draw(texts),
+            tone=draw(st.sampled_from(("ok", "soon", "due"))),
+            bar_percent=draw(st.integers(0, 100)),
+        )
+        for row in base.glance
+    )
+    sections = tuple(
+        replace(
+            s,
+            name=draw(texts),
+            headline=draw(texts),
+            hold_link=draw(links),
+            recap=Recap(
+                tuple(draw(st.lists(texts, max_size=2))), tuple(draw(st.lists(texts, max_size=2)))
+            ),
+        )
+        for s in base.sections
+    )
+    return replace(
+        base,
+        subject=draw(texts),
+        greeting=draw(texts),
+        intro=draw(texts),
+        glance=rows,
+        coverage=tuple(
+            CoverageColumn(draw(texts), draw(st.integers(0, 100)), draw(texts)) for _ in range(3)
+        ),
+        trend=draw(texts),
+        holds=tuple(HoldLine(draw(texts), draw(texts), draw(texts), draw(links)) for _ in range(2)),
+        changes=tuple(draw(st.lists(texts, max_size=2))),
+        change_notes=tuple(draw(st.lists(texts, max_size=2))),
+        sections=sections,
+        reflection=draw(texts),
+        support_note=draw(texts),
+        safety_note=draw(texts),
+        support_url=draw(links),
+    )
+
+
+def inlined_after_rendering(digest: Digest) -> str:
+    """The HTML as first produced: the page rendered with autoescape, then CSS-inlined."""
+    return inline_css(
+        plain_environment(digest.language).get_template(HTML_TEMPLATE).render(d=digest)
+    )
+
+
+class TestInlinedTemplate:
+    """The template with its stylesheet applied once gives the bytes inlining each page gave."""
+
+    @pytest.mark.parametrize("language", SUPPORTED_LANGUAGES)
+    def test_available_in_every_language(self, language: str) -> None:
+        assert inlined_template(language) is not None
+
+    @pytest.mark.parametrize("language", SUPPORTED_LANGUAGES)
+    def test_sample_digest(self, language: str) -> None:
+        digest = sample_digest(language)
+        template = inlined_template(language)
+        assert template is not None
+        assert template.render(d=digest) == inlined_after_rendering(digest)
+        assert render_digest(digest).html == inlined_after_rendering(digest)
+
+    @settings(max_examples=150, deadline=None)
+    @given(digests())
+    def test_generated_values(self, digest: Digest) -> None:
+        template = inlined_template(digest.language)
+        assert template is not None
+        assert template.render(d=digest) == inlined_after_rendering(digest)
+
+    @pytest.mark.parametrize("value", ["line\r\nbreak", "cr\ronly"])
+    def test_carriage_return_falls_back(self, value: str) -> None:
+        """A CR may join a LF of the template: such a digest is inlined after rendering."""
+        digest = replace(sample_digest("en"), intro=value)
+        assert render_digest(digest).html == inlined_after_rendering(digest)
+
+    def test_empty_digest(self) -> None:
+        digest = replace(
+            sample_digest("nl"),
+            glance=(GlanceRow("A", "", "", "", "", 0, "ok"),),
+            coverage=(),
+            holds=(),
+            changes=(),
+            change_notes=(),
+            sections=(ReportSection("A", "", None, Recap((), ())),),
+            support_url=None,
+        )
+        assert render_digest(digest).html == inlined_after_rendering(digest)
+
+
+class TestConstantTranslations:
+    """Texts translated when templates compile render as translating them on every render did."""
+
+    @pytest.mark.parametrize("language", SUPPORTED_LANGUAGES)
+    def test_digest_text(self, language: str) -> None:
+        digest = sample_digest(language)
+        expected = plain_environment(language).get_template("digest.txt.j2").render(d=digest)
+        assert environment(language).get_template("digest.txt.j2").render(d=digest) == expected
+
+    @pytest.mark.parametrize("language", SUPPORTED_LANGUAGES)
+    @pytest.mark.parametrize("invited", [True, False])
+    def test_hold_text(self, language: str, invited: bool) -> None:
+        agenda = sample_digest(language).sections[0].agenda
+        values = {
+            "name": "Sam <b>",
+            "manager": "Maria & co",
+            "agenda": agenda,
+            "minutes": 30,
+            "invited": invited,
+            "placeholders": 2,
+        }
+        expected = plain_environment(language).get_template("hold.txt.j2").render(**values)
+        assert environment(language).get_template("hold.txt.j2").render(**values) == expected
+
+    @pytest.mark.parametrize("language", SUPPORTED_LANGUAGES)
+    @pytest.mark.parametrize("name", ["t.html.j2", "t.txt.j2"])
+    def test_literals_with_filters_and_percent(self, language: str, name: str) -> None:
+        source = (
+            '{{ _("At a glance") | upper }}|{{ _("100%% sure") }}|{{ _("Agreed expectations") }}|'
+            '{{ _("Next: %(when)s", when="<x>") }}|{{ gettext("Expectations") }}'
+        )
+        loader = DictLoader({name: source})
+        expected = plain_environment(language).overlay(loader=loader).get_template(name).render()
+        assert environment(language).overlay(loader=loader).get_template(name).render() == expected
+
+
+class TestRosterComposer:
+    """libyaml composes every roster into the same nodes and lines as the pure-Python composer."""
+
+    @staticmethod
+    def tree(node: yaml.Node | None, seen: dict[int, int] | None = None) -> object:
+        seen = {} if seen is None else seen
+        if node is None:
+            return None
+        if id(node) in seen:  # aliases may make the graph cyclic
+            return ("alias", seen[id(node)])
+        seen[id(node)] = len(seen)
+        if isinstance(node, yaml.ScalarNode):
+            return (node.tag, node.value, node.start_mark.line)
+        if isinstance(node, yaml.SequenceNode):
+            return (
+                node.tag,
+                node.start_mark.line,
+                [TestRosterComposer.tree(v, seen) for v in node.value],
+            )
+        assert isinstance(node, yaml.MappingNode)
+        return (
+            node.tag,
+            node.start_mark.line,
+            [
+                (TestRosterComposer.tree(k, seen), TestRosterComposer.tree(v, seen))
+                for k, v in node.value
+            ],
+        )
+
+    @pytest.mark.skipif(not hasattr(yaml, "CSafeLoader"), reason="PyYAML built without libyaml")
+    @settings(max_examples=300, deadline=None)
+    @given(roster_texts())
+    def test_same_nodes(self, text: str) -> None:
+        if not libyaml_agrees(text):
+            return  # parse_roster composes it with the pure-Python composer
+        try:
+            fast = yaml.compose(text, Loader=yaml.CSafeLoader)
+        except (yaml.YAMLError, UnicodeError):
+            return  # parse_roster then composes with the pure-Python composer
+        assert self.tree(fast) == self.tree(yaml.compose(text, Loader=yaml.SafeLoader))
+
+    @pytest.mark.parametrize("text", ["?", "a:\tb", "managers:\n- ? ''\n  : x\n"])
+    def test_texts_they_read_differently_go_the_slow_way(self, text: str) -> None:
+        assert not libyaml_agrees(text)
+
+    def test_unencodable_text_is_a_roster_error(self) -> None:
+        with pytest.raises(RosterError, match=r"^roster\.yaml"):
+            parse_roster("managers: [{email: \ud800@example.com}]", source="roster.yaml")
