@@ -32,10 +32,9 @@ from service.digest import (
     GlanceRow,
     HoldLine,
     ReportSection,
-    inline_css,
-    inlined_template,
     render_digest,
 )
+from service.errors import RosterError
 from service.i18n import SUPPORTED_LANGUAGES, environment, translations, translator
 from service.meetings import MeetingIndex, between, is_hold_for, is_one_on_one
 from service.model import (
@@ -50,8 +49,9 @@ from service.model import (
     Status,
 )
 from service.recap import Recap, agreed_expectations, agreed_for_team, parse_agreed
-from service.roster import RosterError, libyaml_agrees, parse_roster
+from service.roster import libyaml_agrees, parse_roster
 from service.slots import local_instant
+from service.template_inlining import inline_css, inlined_template
 from tests.fuzzing import quick
 from tests.test_digest import digest as sample_digest
 from tests.test_fuzz_roster import roster_texts
@@ -353,12 +353,12 @@ class TestInlinedTemplate:
 
     @pytest.mark.parametrize("language", SUPPORTED_LANGUAGES)
     def test_available_in_every_language(self, language: str) -> None:
-        assert inlined_template(language) is not None
+        assert inlined_template(language, HTML_TEMPLATE) is not None
 
     @pytest.mark.parametrize("language", SUPPORTED_LANGUAGES)
     def test_sample_digest(self, language: str) -> None:
         digest = sample_digest(language)
-        template = inlined_template(language)
+        template = inlined_template(language, HTML_TEMPLATE)
         assert template is not None
         assert template.render(d=digest) == inlined_after_rendering(digest)
         assert render_digest(digest).html == inlined_after_rendering(digest)
@@ -366,7 +366,7 @@ class TestInlinedTemplate:
     @settings(max_examples=150, deadline=None)
     @given(digests())
     def test_generated_values(self, digest: Digest) -> None:
-        template = inlined_template(digest.language)
+        template = inlined_template(digest.language, HTML_TEMPLATE)
         assert template is not None
         assert template.render(d=digest) == inlined_after_rendering(digest)
 
