@@ -479,6 +479,31 @@ class TestEmail:
         (address,) = message_from_bytes(raw, policy=default)["To"].addresses
         assert (address.display_name, address.addr_spec) == ('Zoë "Ünal", <boss>', MARIA.email)
 
+    @settings(max_examples=60, deadline=None)
+    @given(
+        text=st.text(st.characters(blacklist_categories=("Cs",)), max_size=400),
+        html=st.text(st.characters(blacklist_categories=("Cs",)), max_size=400),
+    )
+    def test_any_body_arrives_as_written(self, text: str, html: str) -> None:
+        """Long lines, '=', trailing blanks, tabs, any script: each part decodes to its text
+        (line ends are the wire's CRLF, as with any text part; one is added at the end)."""
+        raw = compose_email(
+            RenderedDigest(subject="s", html=html, text=text),
+            sender=SENDER,
+            manager=MARIA,
+            message_id="<a@b>",
+            now=NOW,
+        ).as_bytes()
+        assert raw.isascii()
+        assert all(len(line) <= 78 for line in raw.split(b"\r\n"))
+        parsed = message_from_bytes(raw, policy=default)
+        assert isinstance(parsed, EmailMessage)
+        plain, page = parsed.iter_parts()
+        for part, written in ((plain, text), (page, html)):
+            lines = written.replace("\r\n", "\n").replace("\r", "\n")
+            got = part.get_content().replace("\r\n", "\n")
+            assert got == (lines if lines.endswith("\n") else lines + "\n")
+
     def test_bad_address_is_a_delivery_error(self) -> None:
         with pytest.raises(DeliveryError, match="KINDLY_EMAIL__FROM"):
             compose_email(
