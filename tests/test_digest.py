@@ -481,8 +481,8 @@ class TestEmail:
 
     @settings(max_examples=60, deadline=None)
     @given(
-        text=st.text(st.characters(blacklist_categories=("Cs",)), max_size=400),
-        html=st.text(st.characters(blacklist_categories=("Cs",)), max_size=400),
+        text=st.text(st.characters(exclude_categories=["Cs"]), max_size=400),
+        html=st.text(st.characters(exclude_categories=["Cs"]), max_size=400),
     )
     def test_any_body_arrives_as_written(self, text: str, html: str) -> None:
         """Long lines, '=', trailing blanks, tabs, any script: each part decodes to its text
