@@ -23,6 +23,7 @@ from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import google_auth_httplib2
@@ -44,6 +45,8 @@ from service.errors import (
 
 SCOPE = "https://www.googleapis.com/auth/"
 #: (name, version, path under the API endpoint) of each API Kindly calls
+#: the client's own methods, which are not collections
+SERVICE_METHODS = frozenset({"new_batch_http_request", "close"})
 #: impersonated users whose credentials (and tokens) are kept: far more than are ever in flight
 SUBJECTS_KEPT = 1024
 APIS = {"calendar": ("calendar", "v3", "calendar/v3/"), "directory": ("admin", "directory_v1", "")}
@@ -162,6 +165,33 @@ class RateLimiter:
             self._users.popitem(last=False)
 
 
+class Collections:
+    """A client whose collections (``events()``, ``freebusy()``...) are built once.
+
+    The library builds a collection anew on every call, every method of it with a
+    docstring rendered from the discovery schemas: that cost more CPU than the
+    request it was for. A collection only builds requests, so one serves every
+    thread; anything else is the client's own attribute.
+    """
+
+    def __init__(self, service: Any) -> None:
+        self._service = service
+        self._built: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        made = getattr(self._service, name)
+        if not callable(made) or name.startswith("_") or name in SERVICE_METHODS:
+            return made
+        return partial(self._collection, name)
+
+    def _collection(self, name: str) -> Any:
+        with self._lock:
+            if name not in self._built:
+                self._built[name] = getattr(self._service, name)()
+            return self._built[name]
+
+
 class GoogleTransport:
     """Runs one client-library request at a time per worker thread, as a chosen user."""
 
@@ -272,7 +302,7 @@ class GoogleTransport:
         with self._lock:
             if api not in self._clients:
                 name, version, path = APIS[api]
-                self._clients[api] = build(
+                service = build(
                     name,
                     version,
                     http=httplib2.Http(timeout=self._timeout, ca_certs=self._ca_certs),
@@ -280,6 +310,7 @@ class GoogleTransport:
                     cache_discovery=False,
                     client_options={"api_endpoint": self._endpoint + path},
                 )
+                self._clients[api] = Collections(service)
             return self._clients[api]
 
     async def aclose(self) -> None:

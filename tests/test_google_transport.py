@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import httplib2
 from google.oauth2 import service_account
+from googleapiclient.discovery import build
 
 from connectors.google import READ_SCOPES
-from connectors.google_transport import GoogleTransport
+from connectors.google_transport import Collections, GoogleTransport
 from tests.emulators.google import GoogleEmulator
 from tests.google_fixtures import KEY, running, write_org
 
@@ -70,3 +72,34 @@ class TestSignedInUsers:
                 await transport.aclose()
         assert zones == [expected[u] for u in users]
         assert len(set(zones)) > 1
+
+
+class TestCollections:
+    """The client's collections are built once and shared, its own methods pass through."""
+
+    def client(self) -> Collections:
+        service = build(
+            "calendar",
+            "v3",
+            http=httplib2.Http(),
+            static_discovery=True,
+            cache_discovery=False,
+            client_options={"api_endpoint": "http://127.0.0.1:9/calendar/v3/"},
+        )
+        return Collections(service)
+
+    def test_a_collection_is_built_once(self) -> None:
+        client = self.client()
+        assert client.events() is client.events()
+        assert client.events() is not client.freebusy()
+
+    def test_requests_are_built_as_by_the_library(self) -> None:
+        client = self.client()
+        request = client.events().list(calendarId="primary", maxResults=5, singleEvents=True)
+        assert request.method == "GET"
+        assert request.uri.startswith("http://127.0.0.1:9/calendar/v3/calendars/primary/events?")
+        assert "maxResults=5" in request.uri
+
+    def test_the_clients_own_methods_pass_through(self) -> None:
+        client = self.client()
+        assert type(client.new_batch_http_request()).__name__ == "BatchHttpRequest"
