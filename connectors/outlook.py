@@ -16,6 +16,7 @@ import html
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -193,6 +194,7 @@ class OutlookConnector:
 # -- mapping ------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=512)
 def zone_named(name: str) -> ZoneInfo | None:
     """An IANA zone for what mailboxSettings says: a Windows name (CLDR's mapping) or IANA."""
     for candidate in (WINDOWS_TO_OLSON.get(name), name):
@@ -210,8 +212,8 @@ def parse_graph_time(value: Mapping[str, Any]) -> datetime:
     text = str(value["dateTime"])
     head, _, fraction = text.partition(".")
     moment = datetime.fromisoformat(head.removesuffix("Z"))
-    if fraction:
-        digits = fraction.removesuffix("Z")[:7].ljust(7, "0")
+    digits = fraction.removesuffix("Z")[:7].ljust(7, "0")
+    if fraction and digits != "0000000":  # Graph sends seven zeros nearly always
         moment += timedelta(microseconds=round(int(digits) / 10))
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=zone_named(str(value.get("timeZone") or "UTC")) or UTC)
