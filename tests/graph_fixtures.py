@@ -5,11 +5,13 @@ from __future__ import annotations
 import textwrap
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from connectors.graph_http import Credentials, GraphClient
 from connectors.outlook import OutlookConnector
+from service.settings import Settings
 from tests.emulators.graph import CertificatePair, GraphEmulator, make_certificate
 
 ROSTER = """\
@@ -189,6 +191,19 @@ def make_client(
     app = emulator.app
     creds = Credentials(app.tenant_id, app.client_id, secret or app.client_secret, emulator.origin)
     return GraphClient(creds, graph_endpoint=emulator.graph_endpoint, sleep=sleeps or Sleeps())
+
+
+def outlook_settings(emulator: GraphEmulator, **more: Any) -> Settings:
+    """Settings pointing Kindly's Outlook connector at the emulator's app registration."""
+    app = emulator.app
+    outlook = {
+        "tenant_id": app.tenant_id,
+        "client_id": app.client_id,
+        "client_secret": app.client_secret,
+        "authority_host": emulator.origin,
+        "graph_endpoint": emulator.graph_endpoint,
+    }
+    return Settings(calendar="outlook", outlook=outlook, **more)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from service.errors import AuthFailed, ConnectorError, ProviderUnavailable, Rate
 from service.model import HoldKey, HoldRequest, Response, ShowAs, Status
 from service.settings import Settings
 from tests.emulators.graph import CertificatePair, Fault, GraphEmulator
-from tests.graph_fixtures import Sleeps, make_client
+from tests.graph_fixtures import Sleeps, make_client, outlook_settings
 
 AMS = ZoneInfo("Europe/Amsterdam")
 START = datetime(2026, 11, 1, tzinfo=UTC)
@@ -304,18 +304,7 @@ class TestSignIn:
         """The emulator's CA reaches the client through Settings.ca_bundle alone."""
         monkeypatch.delenv("REQUESTS_CA_BUNDLE")
         monkeypatch.delenv("SSL_CERT_FILE", raising=False)
-        app = emulator.app
-        settings = Settings(
-            calendar="outlook",
-            outlook={
-                "tenant_id": app.tenant_id,
-                "client_id": app.client_id,
-                "client_secret": app.client_secret,
-                "authority_host": emulator.origin,
-                "graph_endpoint": emulator.graph_endpoint,
-            },
-            REQUESTS_CA_BUNDLE=str(tls.cert),
-        )
+        settings = outlook_settings(emulator, REQUESTS_CA_BUNDLE=str(tls.cert))
         trusting = from_settings(settings)
         assert await trusting.timezone("olaf@example.com") == ZoneInfo("America/New_York")
         await trusting.aclose()

@@ -13,11 +13,10 @@ from connectors.graph_mail import GraphMailer, SendPace, from_settings
 from connectors.outlook import directory_roster
 from service.errors import DeliveryError
 from service.mailer import OutgoingMail
-from service.settings import Settings
 from tests.emulators.graph import CertificatePair, Fault, GraphEmulator, Organisation
 from tests.emulators.graph.limits import Counters, PublishedLimits
 from tests.emulators.graph.org import User, user_id
-from tests.graph_fixtures import Sleeps, make_client
+from tests.graph_fixtures import Sleeps, make_client, outlook_settings
 
 SENDER = "maria@example.com"
 MESSAGE_ID = "<kindly-2026-W48-olaf@kindly.example.com>"
@@ -250,18 +249,8 @@ class TestSendPace:
         assert len(emulator.sent) == 1
 
     async def test_rate_from_settings(self, emulator: GraphEmulator) -> None:
-        app = emulator.app
-        settings = Settings(
-            calendar="outlook",
-            outlook={
-                "tenant_id": app.tenant_id,
-                "client_id": app.client_id,
-                "client_secret": app.client_secret,
-                "authority_host": emulator.origin,
-                "graph_endpoint": emulator.graph_endpoint,
-            },
-            email={"backend": "graph", "from": SENDER},
-            limits={"send_per_minute": 12},
+        settings = outlook_settings(
+            emulator, email={"backend": "graph", "from": SENDER}, limits={"send_per_minute": 12}
         )
         mailer = from_settings(settings)
         await mailer.aclose()
