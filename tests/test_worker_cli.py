@@ -8,7 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -122,16 +122,36 @@ class TestSigterm:
             stderr=subprocess.PIPE,
             text=True,
         )
+        outbox = tmp_path / "outbox"
         try:
-            deadline = time.monotonic() + 60
-            outbox = tmp_path / "outbox"
-            while len(list(outbox.glob("*/*.eml"))) < 2 and time.monotonic() < deadline:
-                time.sleep(0.2)
+            logged = _until_sent(process, digests=2)
             os.kill(process.pid, signal.SIGTERM)
-            _, err = process.communicate(timeout=30)
+            _, rest = process.communicate(timeout=30)
         finally:
             if process.poll() is None:
                 process.kill()
+        err = logged + rest
         assert process.returncode == 0, err
         assert "shutdown on SIGTERM" in err
         assert len(list(outbox.glob("*/*.eml"))) == 2
+
+
+def _until_sent(process: subprocess.Popen[str], *, digests: int, timeout: float = 60) -> str:
+    """The worker's log up to its ``digests``-th sent digest, read as it is written."""
+    seen: list[str] = []
+    done = threading.Event()
+
+    def read() -> None:
+        assert process.stderr is not None
+        sent = 0
+        for line in iter(process.stderr.readline, ""):
+            seen.append(line)
+            if '"event": "job"' in line and '"outcome": "sent"' in line:
+                sent += 1
+                if sent == digests:
+                    break
+        done.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    assert done.wait(timeout), "".join(seen)
+    return "".join(seen)
