@@ -146,7 +146,7 @@ async def _run(
     index = MeetingIndex(events)  # the calendar bucketed by person once, not once per report
     analysis = analyse(manager, events, now=now, policy=policy, tz=tz, index=index)
 
-    placer = _HoldPlacer(manager, ctx, events, now=now, tz=tz, week=week, dry_run=dry_run)
+    placer = _HoldPlacer(manager, ctx, events, index, now=now, tz=tz, week=week, dry_run=dry_run)
     if policy.holds_enabled and analysis.overdue:
         await placer.place_all(analysis)
     placed = {hold.key.report: hold for hold in placer.placed}
@@ -205,6 +205,7 @@ class _HoldPlacer:
         manager: Manager,
         ctx: RunContext,
         events: Sequence[Event],
+        index: MeetingIndex,
         *,
         now: datetime,
         tz: ZoneInfo,
@@ -213,7 +214,7 @@ class _HoldPlacer:
     ) -> None:
         self.manager = manager
         self.ctx = ctx
-        self.events = events
+        self.index = index
         self.now = now
         self.tz = tz
         self.week = week
@@ -223,11 +224,6 @@ class _HoldPlacer:
         self.errors: list[str] = []
         self.transient = False
         self.busy: list[Interval] = busy_intervals(events, manager.email)
-        #: the first live hold of each key, as a scan of the calendar in its order finds it
-        self.holds: dict[HoldKey, Event] = {}
-        for event in events:
-            if event.hold_key is not None and not event.cancelled:
-                self.holds.setdefault(event.hold_key, event)
 
     async def place_all(self, analysis: TeamAnalysis) -> None:
         policy = self.ctx.settings.policy()
@@ -274,7 +270,8 @@ class _HoldPlacer:
     def _existing(self, status: ReportStatus) -> PlacedHold | None:
         """This week's hold for the report, when an earlier run placed it already."""
         key = HoldKey(self.manager.email, status.report.email, self.week)
-        event = self.holds.get(key)
+        holds = self.index.holds_for(key.manager, key.report)  # live holds, any week
+        event = next((e for e in holds if e.hold_key == key), None)
         if event is None:
             return None
         return PlacedHold(key, event.start, event.end, created=False, link=event.link)
