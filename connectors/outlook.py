@@ -212,9 +212,8 @@ def parse_graph_time(value: Mapping[str, Any]) -> datetime:
     text = str(value["dateTime"])
     head, _, fraction = text.partition(".")
     moment = datetime.fromisoformat(head.removesuffix("Z"))
-    digits = fraction.removesuffix("Z")[:7].ljust(7, "0")
-    if fraction and digits != "0000000":  # Graph sends seven zeros nearly always
-        moment += timedelta(microseconds=round(int(digits) / 10))
+    if fraction.rstrip("0Z"):  # Graph sends seven zeros nearly always
+        moment += _ticks(fraction.removesuffix("Z"))
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=zone_named(str(value.get("timeZone") or "UTC")) or UTC)
     return moment
@@ -227,7 +226,12 @@ def _offset_time(text: str) -> datetime:
         return datetime.fromisoformat(head)
     digits, sign, offset = re.match(r"(\d*)([+-]?)(.*)", fraction).groups()  # type: ignore[union-attr]
     moment = datetime.fromisoformat(head + (sign + offset if sign else "+00:00"))
-    return moment + timedelta(microseconds=round(int(digits[:7].ljust(7, "0")) / 10))
+    return moment + _ticks(digits)
+
+
+def _ticks(digits: str) -> timedelta:
+    """Graph's seven fractional digits (100 ns ticks), rounded to microseconds."""
+    return timedelta(microseconds=round(int(digits[:7].ljust(7, "0")) / 10))
 
 
 def hold_value(key: HoldKey) -> str:
