@@ -21,7 +21,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import KINDLY, clean_environ
+from tests.conftest import runner
 from tests.fuzzing import hostile_text
 from tests.google_fixtures import ROSTER, vcalendar
 from tests.test_fuzz_ics import calendars
@@ -73,16 +73,7 @@ def run_case(kind: str, payload: bytes) -> None:
         else:
             variable, value = payload.decode().split("\0", 1)
             env[variable] = value
-        done = subprocess.run(
-            [str(KINDLY), "run", "--once", "--json", "--now", NOW],
-            cwd=root,
-            env=clean_environ(env),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        done = runner(root)("run", "--once", "--json", "--now", NOW, env=env)
         assert_clean_outcome(kind, done)
         assert_written_whole(root / "out")
 
