@@ -15,10 +15,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import pickle
 import sys
+import threading
 import zlib
 from collections import Counter, OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -36,6 +38,8 @@ from tests.emulators.google.org import _expand as expand_ics
 from tests.emulators.google.org import _overlaps as overlaps
 from tests.emulators.graph import GraphEmulator, make_certificate
 from tests.emulators.graph import limits as graph_limits
+from tests.emulators.graph.org import Item, Organisation, User, roster_users, user_id
+from tests.emulators.graph.wire import zone as graph_zone
 
 SENDER = "digests@bench.example"
 GOOGLE_PAGE = 250  # connectors.google.PAGE_SIZE
@@ -43,6 +47,28 @@ GRAPH_PAGE = 100  # connectors.outlook.PAGE_SIZE
 UNLIMITED = 1 << 30
 #: parsed calendars kept for further listings of the same owner (free/busy, paging)
 PARSED_KEPT = 256
+
+
+class ParsedFiles:
+    """The last few calendars parsed from ``.ics`` files, for further listings of the same owner."""
+
+    def __init__(self, kept: int = PARSED_KEPT) -> None:
+        self._kept = kept
+        self._parsed: OrderedDict[Path, icalendar.Calendar] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, path: Path) -> icalendar.Calendar:
+        with self._lock:
+            parsed = self._parsed.get(path)
+            if parsed is not None:
+                self._parsed.move_to_end(path)
+                return parsed
+        parsed = icalendar.Calendar.from_ical(path.read_bytes())
+        with self._lock:
+            self._parsed[path] = parsed
+            while len(self._parsed) > self._kept:
+                self._parsed.popitem(last=False)
+        return parsed
 
 
 class _Inserted(dict[str, Resource]):
@@ -77,7 +103,7 @@ class BenchOrg(Org):
     #: events in each (owner, start, end) listing: the lower bound's pages come from these
     listed: dict[tuple[str, datetime, datetime], int] = field(default_factory=dict)
     _expanded: dict[tuple[str, datetime, datetime], bytes] = field(default_factory=dict)
-    _parsed: OrderedDict[str, icalendar.Calendar] = field(default_factory=OrderedDict)
+    _parsed: ParsedFiles = field(default_factory=lambda: ParsedFiles())
 
     @classmethod
     def load(cls, folder: Path, *, admin: str | None = None, default_zone: str = "UTC") -> BenchOrg:
@@ -91,17 +117,7 @@ class BenchOrg(Org):
         return org
 
     def _ics(self, owner: str) -> icalendar.Calendar:
-        with self.lock:
-            parsed = self._parsed.get(owner)
-            if parsed is not None:
-                self._parsed.move_to_end(owner)
-                return parsed
-        parsed = icalendar.Calendar.from_ical(self.files[owner].read_bytes())
-        with self.lock:
-            self._parsed[owner] = parsed
-            while len(self._parsed) > PARSED_KEPT:
-                self._parsed.popitem(last=False)
-        return parsed
+        return self._parsed.get(self.files[owner])
 
     def calendar(self, owner: str) -> Calendar:
         with self.lock:
@@ -150,14 +166,89 @@ class BenchOrg(Org):
 
     def pages(self, managers: Iterable[str], window: tuple[datetime, datetime]) -> int:
         """Listing pages a perfect client needs: what each manager's listing held."""
-        start, end = window
-        total = 0
-        for manager in managers:
-            count = self.listed.get((manager, start, end))
-            if count is None:
-                count = len(self.events(manager, start, end))
-            total += max(1, math.ceil(count / GOOGLE_PAGE))
-        return total
+        return lower_bound_pages(
+            managers, window, self.listed, lambda m: len(self.events(m, *window)), GOOGLE_PAGE
+        )
+
+
+@dataclass
+class BenchOrganisation(Organisation):
+    """The Graph emulator's organisation, light enough for 10,000 managers.
+
+    As :class:`BenchOrg` does for Google: each ``.ics`` file is parsed on first use
+    (only a few kept parsed), each listing's expansion is kept pickled and compressed,
+    and a mailbox's time zone is read from its file's header at start, so the emulator
+    starts at once and its memory stays near the size of the files.
+    """
+
+    files: dict[str, Path] = field(default_factory=dict)
+    #: ICS items in each (mailbox, start, end) listing: the lower bound's pages come from these
+    listed: dict[tuple[str, datetime, datetime], int] = field(default_factory=dict)
+    _kept: dict[tuple[str, datetime, datetime], bytes] = field(default_factory=dict)
+    _parsed: ParsedFiles = field(default_factory=lambda: ParsedFiles())
+
+    @classmethod
+    def load(cls, folder: Path) -> BenchOrganisation:
+        org = cls(roster_users(folder / "roster.yaml"), {})
+        for path in (folder / "calendars").glob("*.ics"):
+            email = path.stem.lower()
+            org.files[email] = path
+            user = org.users.setdefault(
+                email, User(user_id(email), email, email.split("@")[0].title())
+            )
+            user.timezone = _header_zone(path) or user.timezone
+        return org
+
+    def calendar(self, email: str) -> icalendar.Calendar | None:
+        path = self.files.get(email)
+        return None if path is None else self._parsed.get(path)
+
+    def items(self, email: str, start: datetime, end: datetime) -> list[Item]:
+        key = (email, start, end)
+        with self._lock:
+            blob = self._kept.get(key)
+        if blob is None:
+            blob = zlib.compress(pickle.dumps(self._expand(email, start, end)), 1)
+            with self._lock:
+                self._kept[key] = blob
+        found: list[Item] = pickle.loads(zlib.decompress(blob))
+        with self._lock:
+            self.listed[key] = len(found)
+        return found
+
+    def pages(self, managers: Iterable[str], window: tuple[datetime, datetime]) -> int:
+        """Listing pages a perfect client needs: what each manager's calendarView held."""
+        return lower_bound_pages(
+            managers, window, self.listed, lambda m: len(self.items(m, *window)), GRAPH_PAGE
+        )
+
+
+def _header_zone(path: Path) -> str | None:
+    """X-WR-TIMEZONE from the calendar properties before the first component."""
+    with path.open("rb") as ics:
+        for raw in ics:
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            if line.startswith("BEGIN:") and line != "BEGIN:VCALENDAR":
+                return None
+            if line.upper().startswith("X-WR-TIMEZONE:"):
+                return str(graph_zone(line.partition(":")[2]))
+    return None
+
+
+def lower_bound_pages(
+    managers: Iterable[str],
+    window: tuple[datetime, datetime],
+    listed: Mapping[tuple[str, datetime, datetime], int],
+    count: Callable[[str], int],
+    page_size: int,
+) -> int:
+    """One page per ``page_size`` events each manager's listing held (counted if not listed)."""
+    start, end = window
+    total = 0
+    for manager in managers:
+        held = listed.get((manager, start, end))
+        total += max(1, math.ceil((count(manager) if held is None else held) / page_size))
+    return total
 
 
 class Served(Protocol):
@@ -210,8 +301,9 @@ class GraphServed:
     def __init__(self, args: argparse.Namespace, window: tuple[datetime, datetime]) -> None:
         published = args.limits == "published"
         tls = make_certificate(args.state / "graph-tls")
+        self.org = BenchOrganisation.load(args.org)
         self.emulator = GraphEmulator(
-            args.org,
+            self.org,
             tls=tls,
             page_size=GRAPH_PAGE,
             mailbox_concurrency=4 if published else UNLIMITED,
@@ -225,12 +317,7 @@ class GraphServed:
             "KINDLY_EMAIL__BACKEND": "graph",
             "KINDLY_EMAIL__FROM": SENDER,
         }
-        start, end = window
-        org = self.emulator.org
-        self.pages = sum(
-            max(1, math.ceil(len(org.items(m, start, end)) / GRAPH_PAGE))
-            for m in _managers(args.org)
-        )
+        self.window, self.managers = window, list(_managers(args.org))
         self._since, self._violations = 0, 0
         self.emulator.start()
 
@@ -239,7 +326,7 @@ class GraphServed:
         kinds = Counter(e.kind for e in log if e.kind != "batch")
         peak = self.emulator.peak
         return {
-            "pages": self.pages,
+            "pages": self.org.pages(self.managers, self.window),
             "requests": dict(sorted(kinds.items())),
             "round_trips": sum(1 for e in log if not e.batched),
             # published limits (built-in concurrency, rate limits) answer 429; lifted: none

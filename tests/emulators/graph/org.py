@@ -118,8 +118,12 @@ class Organisation:
                 self._expanded[key] = self._expand(email, start, end)
             return list(self._expanded[key])
 
+    def calendar(self, email: str) -> icalendar.Calendar | None:
+        """The user's parsed ICS calendar; a subclass may read it on first use."""
+        return self.calendars.get(email)
+
     def _expand(self, email: str, start: datetime, end: datetime) -> list[Item]:
-        calendar = self.calendars.get(email)
+        calendar = self.calendar(email)
         if calendar is None:
             return []
         place = _declared_zone(calendar) or self.zone_of(email)
@@ -142,16 +146,7 @@ def item_id(*parts: str) -> str:
 
 def load_organisation(folder: Path) -> Organisation:
     """``<folder>/roster.yaml`` for people and managers, ``<folder>/calendars/*.ics`` for events."""
-    roster = yaml.safe_load((folder / "roster.yaml").read_text(encoding="utf-8")) or {}
-    users: dict[str, User] = {}
-    for manager in roster.get("managers") or []:
-        email = str(manager["email"]).lower()
-        users[email] = User(user_id(email), email, str(manager.get("name") or email))
-        users[email].timezone = str(manager.get("timezone") or "UTC")
-        for report in manager.get("reports") or []:
-            address = str(report["email"]).lower()
-            users.setdefault(address, User(user_id(address), address, str(report.get("name"))))
-            users[address].manager = email
+    users = roster_users(folder / "roster.yaml")
     calendars: dict[str, icalendar.Calendar] = {}
     for path in sorted((folder / "calendars").glob("*.ics")):
         email = path.stem.lower()
@@ -162,6 +157,22 @@ def load_organisation(folder: Path) -> Organisation:
         if declared is not None:
             users[email].timezone = str(declared)
     return Organisation(users, calendars)
+
+
+def roster_users(path: Path) -> dict[str, User]:
+    """Managers and their reports from a Kindly roster, each report pointing at its manager."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    roster = yaml.load(path.read_text(encoding="utf-8"), Loader=loader) or {}
+    users: dict[str, User] = {}
+    for manager in roster.get("managers") or []:
+        email = str(manager["email"]).lower()
+        users[email] = User(user_id(email), email, str(manager.get("name") or email))
+        users[email].timezone = str(manager.get("timezone") or "UTC")
+        for report in manager.get("reports") or []:
+            address = str(report["email"]).lower()
+            users.setdefault(address, User(user_id(address), address, str(report.get("name"))))
+            users[address].manager = email
+    return users
 
 
 def _declared_zone(calendar: icalendar.Calendar) -> ZoneInfo | None:
