@@ -36,7 +36,8 @@ from bench.generate import NOW
 from connectors import google_mapping, outlook
 from service.busy import busy_intervals
 from service.cadence import analyse
-from service.digest import build_digest, compose_email, hold_texts, message_id_for, render_digest
+from service.digest import build_digest, hold_texts, render_digest
+from service.digest_email import compose_email, message_id_for
 from service.model import (
     Event,
     HoldKey,

@@ -1,29 +1,23 @@
-"""The weekly digest: a frozen view model, its HTML and text renderings, the email (pure).
+"""The weekly digest: a frozen view model, its HTML and text renderings (pure).
 
 :func:`build_digest` computes everything the templates show (translated,
 formatted in the manager's locale and zone, untrusted text made safe);
 :func:`render_digest` only lays it out. The same inputs give the same bytes,
-down to the MIME boundary, so a re-run is byte-identical.
+and ``service.digest_email`` makes the same email of them, down to the MIME boundary,
+so a re-run is byte-identical.
 """
 
 from __future__ import annotations
 
-import binascii
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import format_datetime
+from datetime import UTC, timedelta
 
 from service.agenda import Agenda, build_agenda, first_name, rotation_index
 from service.cadence import Change, ChangeKind, ReportStatus, TeamAnalysis, WeekCoverage
-from service.errors import DeliveryError
 from service.hold_text import hold_texts
 from service.i18n import N_, Translator, environment, translator
-from service.model import Manager, PlacedHold, Policy, iso_week
+from service.model import PlacedHold, Policy, iso_week
 from service.recap import Recap, recap, untrusted, web_link
 from service.template_inlining import NotInlinable, inline_css, inlined_template
 
@@ -35,9 +29,7 @@ __all__ = [
     "RenderedDigest",
     "ReportSection",
     "build_digest",
-    "compose_email",
     "hold_texts",
-    "message_id_for",
     "render_digest",
 ]
 
@@ -83,6 +75,11 @@ class CoverageColumn:
     label: str
     percent: int
     caption: str
+
+    @property
+    def height(self) -> int:
+        """Pixels of the column in a 64-pixel chart; at least 2, so an empty week shows."""
+        return max(self.percent * 64 // 100, 2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -482,65 +479,3 @@ def _html(digest: Digest) -> str:
             pass
     env = environment(digest.language)
     return inline_css(env.get_template(HTML_TEMPLATE).render(d=digest))
-
-
-def message_id_for(manager: str, week: str, sender: str) -> str:
-    """``<kindly.<hash>@<sender domain>>``: the same for every run of one manager's week."""
-    raw = f"kindly-digest\n{manager.strip().lower()}\n{week}".encode()
-    domain = sender.rpartition("@")[2].strip().lower() or "localhost"
-    return f"<kindly.{hashlib.sha256(raw).hexdigest()[:32]}@{_ascii_domain(domain)}>"
-
-
-def _ascii_domain(domain: str) -> str:
-    try:
-        return domain.encode("idna").decode("ascii")
-    except UnicodeError:
-        return "localhost"
-
-
-def compose_email(
-    rendered: RenderedDigest,
-    *,
-    sender: str,
-    manager: Manager,
-    message_id: str,
-    now: datetime,
-) -> EmailMessage:
-    """One multipart/alternative message (text, HTML), identical bytes for identical inputs."""
-    message = EmailMessage(policy=SMTP)
-    try:
-        message["From"] = Address(display_name="Kindly", addr_spec=sender)
-        message["To"] = Address(display_name=untrusted(manager.name), addr_spec=manager.email)
-    except (ValueError, IndexError) as exc:
-        raise DeliveryError(
-            f"cannot address the digest for {manager.email!r} from {sender!r} ({exc}); "
-            "check KINDLY_EMAIL__FROM and the manager's email in the roster"
-        ) from None
-    message["Subject"] = untrusted(rendered.subject)
-    message["Date"] = format_datetime(now)
-    message["Message-ID"] = message_id
-    # RFC 3834: tells auto-responders not to answer a weekly digest
-    message["Auto-Submitted"] = "auto-generated"
-    message["MIME-Version"] = "1.0"
-    message["Content-Type"] = "multipart/alternative"
-    message.set_boundary(_boundary(message_id))
-    message.attach(_quoted_printable(rendered.text, "plain"))
-    message.attach(_quoted_printable(rendered.html, "html"))
-    return message
-
-
-def _quoted_printable(body: str, subtype: str) -> EmailMessage:
-    """A UTF-8 text part, quoted-printable encoded by ``binascii`` (C): the email package's
-    own encoder is pure Python and cost more than building the digest."""
-    part = EmailMessage(policy=SMTP)
-    part["Content-Type"] = f'text/{subtype}; charset="utf-8"'
-    part["Content-Transfer-Encoding"] = "quoted-printable"
-    lines = body.replace("\r\n", "\n").replace("\r", "\n")
-    encoded = binascii.b2a_qp(lines.encode("utf-8"), istext=True).decode("ascii")
-    part.set_payload(encoded if encoded.endswith("\n") else encoded + "\n")
-    return part
-
-
-def _boundary(message_id: str) -> str:
-    """Derived from the Message-ID; its '=' can never occur in a quoted-printable body."""
-    return f"==kindly-{hashlib.sha256(message_id.encode()).hexdigest()[:32]}=="

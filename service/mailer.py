@@ -7,8 +7,13 @@ ledger already holds is not sent again (``sent=False`` in the result).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from email.message import EmailMessage
 from typing import Protocol
+
+
+class Message(Protocol):
+    """What a backend needs of a message: its bytes (an ``EmailMessage`` will do)."""
+
+    def as_bytes(self) -> bytes: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,7 +23,7 @@ class OutgoingMail:
     manager: str
     week: str
     message_id: str
-    message: EmailMessage
+    message: Message
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,14 +18,8 @@ from zoneinfo import ZoneInfo
 from connectors.base import CalendarConnector
 from service.busy import busy_intervals
 from service.cadence import ReportStatus, TeamAnalysis, analyse
-from service.digest import (
-    RenderedDigest,
-    build_digest,
-    compose_email,
-    hold_texts,
-    message_id_for,
-    render_digest,
-)
+from service.digest import RenderedDigest, build_digest, hold_texts, render_digest
+from service.digest_email import compose_email, message_id_for
 from service.errors import KindlyError
 from service.mailer import Mailer, OutgoingMail
 from service.meetings import MeetingIndex

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import binascii
 import re
 import unicodedata
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from email import message_from_bytes
 from email.message import EmailMessage
-from email.policy import default
+from email.policy import SMTP, default
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -21,11 +22,10 @@ from service.digest import (
     Digest,
     RenderedDigest,
     build_digest,
-    compose_email,
     hold_texts,
-    message_id_for,
     render_digest,
 )
+from service.digest_email import DigestEmail, compose_email, message_id_for
 from service.errors import DeliveryError
 from service.i18n import SUPPORTED_LANGUAGES
 from service.model import HoldKey, Manager, PlacedHold, Policy, Report, iso_week
@@ -127,7 +127,7 @@ def rendered(language: str = "en") -> RenderedDigest:
 
 def email_of(
     rendered_digest: RenderedDigest | None = None, *, manager: Manager = MARIA
-) -> EmailMessage:
+) -> DigestEmail:
     return compose_email(
         rendered_digest or rendered(),
         sender=SENDER,
@@ -432,8 +432,11 @@ class TestEmail:
 
     def test_structure_and_headers(self) -> None:
         message = email_of()
-        assert message.get_content_type() == "multipart/alternative"
-        plain, html = message.iter_parts()
+        parsed = message_from_bytes(message.as_bytes(), policy=default)
+        assert isinstance(parsed, EmailMessage)
+        assert parsed.get_content_type() == "multipart/alternative"
+        assert parsed.get_boundary() == message.get_boundary()
+        plain, html = parsed.iter_parts()
         assert (plain.get_content_type(), html.get_content_type()) == ("text/plain", "text/html")
         assert plain.get_content_charset() == html.get_content_charset() == "utf-8"
         assert message["From"] == f"Kindly <{SENDER}>"
@@ -504,11 +507,45 @@ class TestEmail:
             got = part.get_content().replace("\r\n", "\n")
             assert got == (lines if lines.endswith("\n") else lines + "\n")
 
+    @settings(max_examples=60, deadline=None)
+    @given(
+        text=st.text(st.characters(exclude_categories=["Cs"]), max_size=300),
+        html=st.text(st.characters(exclude_categories=["Cs"]), max_size=300),
+        subject=st.text(st.characters(exclude_categories=["Cs", "Cc"]), min_size=1, max_size=120),
+        name=st.text(st.characters(exclude_categories=["Cs"]), max_size=60),
+    )
+    def test_bytes_are_what_the_email_package_writes(
+        self, text: str, html: str, subject: str, name: str
+    ) -> None:
+        """The parts are framed by hand; the bytes are the generator's for the same message."""
+        rendered_digest = RenderedDigest(subject=subject, html=html, text=text)
+        manager = replace(MARIA, name=name)
+        ours = compose_email(
+            rendered_digest, sender=SENDER, manager=manager, message_id="<a@b>", now=NOW
+        )
+        assert ours.as_bytes() == generator_bytes(ours, rendered_digest)
+
     def test_bad_address_is_a_delivery_error(self) -> None:
         with pytest.raises(DeliveryError, match="KINDLY_EMAIL__FROM"):
             compose_email(
                 rendered(), sender="not an address", manager=MARIA, message_id="<a@b>", now=NOW
             )
+
+
+def generator_bytes(ours: DigestEmail, rendered_digest: RenderedDigest) -> bytes:
+    """The same message built as a tree of parts and flattened by the email package."""
+    message = EmailMessage(policy=SMTP)
+    for name, value in ours.headers.raw_items():
+        message[name] = value
+    for body, subtype in ((rendered_digest.text, "plain"), (rendered_digest.html, "html")):
+        part = EmailMessage(policy=SMTP)
+        part["Content-Type"] = f'text/{subtype}; charset="utf-8"'
+        part["Content-Transfer-Encoding"] = "quoted-printable"
+        lines = body.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
+        encoded = binascii.b2a_qp(lines, istext=True).decode("ascii")
+        part.set_payload(encoded if encoded.endswith("\n") else encoded + "\n")
+        message.attach(part)
+    return message.as_bytes()
 
 
 class TestMessageId:
