@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
-from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -27,6 +26,7 @@ from service.model import (
     Roster,
     ShowAs,
     Status,
+    interned_attendee,
 )
 
 Resource = Mapping[str, Any]
@@ -130,16 +130,8 @@ def _attendees(raw: Iterable[Resource]) -> Iterable[Attendee]:
         email = _lower(attendee.get("email"))
         if email is None:
             continue
-        yield _attendee(
-            email, str(attendee.get("responseStatus")), bool(attendee.get("resource", False))
-        )
-
-
-@lru_cache(maxsize=4096)
-def _attendee(email: str, response: str, resource: bool) -> Attendee:
-    """Attendees are values: a series repeats the same few on every instance, so they are
-    built once and shared."""
-    return Attendee(email, RESPONSES.get(response, Response.NEEDS_ACTION), resource=resource)
+        response = RESPONSES.get(str(attendee.get("responseStatus")), Response.NEEDS_ACTION)
+        yield interned_attendee(email, response, bool(attendee.get("resource", False)))
 
 
 def _show_as(item: Resource) -> ShowAs:

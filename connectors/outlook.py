@@ -38,6 +38,7 @@ from service.model import (
     Roster,
     ShowAs,
     Status,
+    interned_attendee,
 )
 from service.settings import Settings
 
@@ -264,7 +265,7 @@ def _attendees(item: Mapping[str, Any], owner: str) -> tuple[Attendee, ...]:
         if email == owner and own is not None:
             # an attendee's own answer is kept in responseStatus on their copy
             response = own
-        found.append(Attendee(email, response, resource=attendee.get("type") == "resource"))
+        found.append(interned_attendee(email, response, attendee.get("type") == "resource"))
     return tuple(found)
 
 

@@ -11,6 +11,7 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from enum import StrEnum
+from functools import lru_cache
 
 
 class Response(StrEnum):
@@ -47,6 +48,13 @@ class Attendee:
     email: str
     response: Response = Response.NEEDS_ACTION
     resource: bool = False
+
+
+@lru_cache(maxsize=4096)
+def interned_attendee(email: str, response: Response, resource: bool = False) -> Attendee:
+    """Attendees are values: a series repeats the same few on every instance, so the
+    connectors build each once and share it."""
+    return Attendee(email, response, resource)
 
 
 @dataclass(frozen=True, slots=True)
