@@ -145,12 +145,14 @@ def build_digest(
     agreed: Mapping[str, tuple[str, ...]],
     policy: Policy,
     language: str,
+    agendas: Mapping[str, Agenda] | None = None,
 ) -> Digest:
-    """The view model of one manager's digest; ``holds``, ``agreed`` keyed by report email."""
+    """The view model of one manager's digest; ``holds``, ``agreed`` and ``agendas`` (this
+    week's, where the caller built them already for the holds) keyed by report email."""
     t = translator(language)
     week = iso_week(analysis.now.astimezone(analysis.tz))
     manager = analysis.manager
-    view = _View(analysis, t, policy, holds)
+    view = _View(analysis, t, policy, holds, agendas or {})
     return Digest(
         language=language,
         manager=manager.email,
@@ -238,12 +240,14 @@ class _View:
         t: Translator,
         policy: Policy,
         holds: Mapping[str, PlacedHold],
+        agendas: Mapping[str, Agenda],
     ) -> None:
         self.now = analysis.now
         self.tz = analysis.tz
         self.t = t
         self.policy = policy
         self.holds = holds
+        self.agendas = agendas
         self.people = {s.report.email: first_name(s.report.name) for s in analysis.reports}
 
     def glance(self, status: ReportStatus) -> GlanceRow:
@@ -317,11 +321,7 @@ class _View:
         return ReportSection(
             name=untrusted(status.report.name),
             headline=self._headline(status),
-            agenda=(
-                build_agenda(status, week=week, language=language, policy=self.policy)
-                if detailed
-                else None
-            ),
+            agenda=self._agenda(status, week=week, language=language) if detailed else None,
             recap=recap(status.report, agreed),
             hold_link=(
                 web_link(self.holds[status.report.email].link)
@@ -329,6 +329,12 @@ class _View:
                 else None
             ),
         )
+
+    def _agenda(self, status: ReportStatus, *, week: str, language: str) -> Agenda:
+        built = self.agendas.get(status.report.email)
+        if built is not None and (built.week, built.language) == (week, language):
+            return built
+        return build_agenda(status, week=week, language=language, policy=self.policy)
 
     def _headline(self, status: ReportStatus) -> str:
         t = self.t

@@ -8,7 +8,7 @@ empty "Agreed expectations" section that the next digest reads back.
 
 from __future__ import annotations
 
-from service.agenda import build_agenda, first_name
+from service.agenda import Agenda, build_agenda, first_name
 from service.cadence import ReportStatus
 from service.i18n import environment, translator
 from service.model import Manager, Policy, Report
@@ -26,11 +26,14 @@ def hold_texts(
     week: str,
     language: str,
     policy: Policy,
+    agenda: Agenda | None = None,
 ) -> tuple[str, str]:
-    """(title, description) of this week's hold for one report, in the manager's language."""
+    """(title, description) of this week's hold for one report, in the manager's language;
+    ``agenda`` when the caller built it already (the digest shows the same one)."""
     t = translator(language)
     name = first_name(report.name) or report.email
-    agenda = build_agenda(status, week=week, language=language, policy=policy)
+    if agenda is None:
+        agenda = build_agenda(status, week=week, language=language, policy=policy)
     if status.new_hire:
         title = t.gettext("1:1 with %(name)s — getting to know each other")
     else:

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from connectors.base import CalendarConnector
+from service.agenda import Agenda, build_agenda
 from service.busy import busy_intervals
 from service.cadence import ReportStatus, TeamAnalysis, analyse
 from service.digest import RenderedDigest, build_digest, hold_texts, render_digest
@@ -146,7 +147,14 @@ async def _run(
     placed = {hold.key.report: hold for hold in placer.placed}
 
     agreed = agreed_for_team(events, manager, now=now, index=index)
-    digest = build_digest(analysis, holds=placed, agreed=agreed, policy=policy, language=language)
+    digest = build_digest(
+        analysis,
+        holds=placed,
+        agreed=agreed,
+        policy=policy,
+        language=language,
+        agendas=placer.agendas,
+    )
     rendered = render_digest(digest)
     sender = settings.email.from_
     message_id = message_id_for(manager.email, week, sender)
@@ -214,6 +222,8 @@ class _HoldPlacer:
         self.week = week
         self.dry_run = dry_run
         self.placed: list[PlacedHold] = []
+        #: the agendas written into holds, by report: the digest shows the same ones
+        self.agendas: dict[str, Agenda] = {}
         self.unplaced: list[str] = []
         self.errors: list[str] = []
         self.transient = False
@@ -273,13 +283,17 @@ class _HoldPlacer:
     async def _place(self, status: ReportStatus, slot: Interval, *, policy_language: str) -> None:
         settings = self.ctx.settings
         key = HoldKey(self.manager.email, status.report.email, self.week)
+        policy = settings.policy()
+        agenda = build_agenda(status, week=self.week, language=policy_language, policy=policy)
+        self.agendas[status.report.email] = agenda
         title, description = hold_texts(
             self.manager,
             status.report,
             status,
             week=self.week,
             language=policy_language,
-            policy=settings.policy(),
+            policy=policy,
+            agenda=agenda,
         )
         request = HoldRequest(
             key=key,
