@@ -4,8 +4,8 @@ The email package parses and folds the headers (addresses, encoded words, the
 boundary parameter). The two quoted-printable parts are framed here, as RFC 2046
 lays them out: flattening them through the package's generator, line by line,
 cost more than building the digest, and their layout never varies. The bytes are
-the ones the generator writes for the same message (``tests/test_digest_email.py``
-compares the two on any input).
+the ones the generator writes for the same message (``tests/test_digest.py``
+``TestEmail`` compares the two on any input).
 """
 
 from __future__ import annotations
