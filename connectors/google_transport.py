@@ -14,6 +14,7 @@ into :mod:`service.errors`.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import random
 import ssl
@@ -62,11 +63,17 @@ Block = Callable[[float], None]
 
 @dataclass(frozen=True, slots=True)
 class Backoff:
-    """Exponential backoff with equal jitter; a Retry-After longer than ``cap`` ends the retries."""
+    """Exponential backoff with equal jitter; a Retry-After longer than ``cap`` ends the retries.
+
+    Throttling gets ``rate_attempts``: Google's quotas count per minute, and one shared
+    with other clients of the project (or an earlier run that minute) can stay used up for
+    most of one, so those retries wait at least a whole minute in all before giving up.
+    """
 
     attempts: int = 6
     base: float = 0.5
     cap: float = 30.0
+    rate_attempts: int = 10
 
     def delay(self, attempt: int, retry_after: float | None, rand: Callable[[], float]) -> float:
         if retry_after is not None:
@@ -241,7 +248,7 @@ class GoogleTransport:
     ) -> Any:
         """``make(client)`` builds the request; it runs as ``subject`` with ``scopes``."""
         loop = asyncio.get_running_loop()
-        for attempt in range(1, self._backoff.attempts + 1):
+        for attempt in itertools.count(1):
             try:
                 return await loop.run_in_executor(
                     self._pool, self._execute, api, subject, scopes, make
@@ -249,12 +256,17 @@ class GoogleTransport:
             except (ClientError, GoogleAuthError, httplib2.HttpLib2Error, OSError) as exc:
                 error = translate(exc, subject=subject, what=what, scopes=scopes)
                 retry_after = _retry_after(exc) if isinstance(exc, HttpError) else None
-            if not error.transient or attempt == self._backoff.attempts:
+            budget = (
+                self._backoff.rate_attempts
+                if isinstance(error, RateLimited)
+                else self._backoff.attempts
+            )
+            if not error.transient or attempt >= budget:
                 raise error
             if retry_after is not None and retry_after > self._backoff.cap:
                 raise error
             await self._sleep(self._backoff.delay(attempt, retry_after, self._rand))
-        raise AssertionError("unreachable: the last attempt raises")
+        raise AssertionError("unreachable: the loop ends by returning or raising")
 
     def _execute(
         self, api: str, subject: str, scopes: tuple[str, ...], make: Callable[[Any], Any]

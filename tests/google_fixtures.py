@@ -100,6 +100,10 @@ def running(org: Path, **options: Any) -> Iterator[GoogleEmulator]:
         yield emulator
 
 
+#: one attempt, throttled or not: a test that looks at the first answer itself
+NO_RETRIES = Backoff(attempts=1, rate_attempts=1)
+
+
 def connector_for(
     emulator: GoogleEmulator,
     *,

@@ -36,6 +36,7 @@ from tests.emulators.google.faults import FaultKind
 from tests.emulators.google.limits import PublishedLimits
 from tests.emulators.graph.certs import make_certificate
 from tests.google_fixtures import (
+    NO_RETRIES,
     FakeClock,
     RecordedSleep,
     connector_for,
@@ -365,18 +366,38 @@ class TestResilience:
         await connector.aclose()
         assert sleep.delays == [2.0]
 
-    async def test_backoff_grows_then_gives_up(self, google: GoogleEmulator) -> None:
-        google.faults = Faults(rate=1.0, kinds=("503",), max_streak=100)
+    @pytest.mark.parametrize(
+        ("kind", "raised", "retries"),
+        # throttling is retried for over a minute in all: quotas count per minute
+        [("503", ProviderUnavailable, 5), ("429", RateLimited, 9)],
+    )
+    async def test_backoff_grows_then_gives_up(
+        self, google: GoogleEmulator, kind: FaultKind, raised: type[Exception], retries: int
+    ) -> None:
+        google.faults = Faults(rate=1.0, kinds=(kind,), max_streak=100)
         sleep = RecordedSleep()
         connector = connector_for(google, sleep=sleep)
-        with pytest.raises(ProviderUnavailable, match=MARIA) as caught:
+        with pytest.raises(raised, match=MARIA) as caught:
             await connector.timezone(MARIA)
         await connector.aclose()
-        assert caught.value.transient
-        assert len(sleep.delays) == 5
+        assert getattr(caught.value, "transient", False)
+        assert len(sleep.delays) == retries
         for attempt, delay in enumerate(sleep.delays, start=1):
             ceiling = min(30.0, 0.5 * 2 ** (attempt - 1))
             assert ceiling / 2 <= delay <= ceiling
+        assert kind != "429" or sum(sleep.delays) >= 60
+
+    async def test_throttling_is_waited_out_for_a_whole_quota_minute(
+        self, google: GoogleEmulator
+    ) -> None:
+        """A project quota another client used up can stay used up for most of a minute:
+        nine refusals in a row (over 45 s of backoff) are still survived."""
+        google.faults = Faults(rate=1.0, kinds=("403-rate",), max_streak=9)
+        sleep = RecordedSleep()
+        connector = connector_for(google, sleep=sleep)
+        assert await connector.timezone(MARIA) == AMS
+        await connector.aclose()
+        assert len(sleep.delays) == 9
 
     async def test_a_long_retry_after_is_left_to_the_job_retry(
         self, google: GoogleEmulator
@@ -530,9 +551,7 @@ class TestPacedAgainstPublishedLimits:
     ) -> list[ZoneInfo | BaseException | None]:
         """Four requests as Maria and two as Dan at once, after a warm-up that fetches
         tokens and starts every worker thread, so only the burst meets the limits."""
-        connector = connector_for(
-            google, rates=rates, max_concurrency=6, backoff=Backoff(attempts=1)
-        )
+        connector = connector_for(google, rates=rates, max_concurrency=6, backoff=NO_RETRIES)
         people = [MARIA, MARIA, MARIA, MARIA, DAN, DAN]
         await asyncio.gather(*(connector.timezone(p) for p in people))
         google.faults = PublishedLimits(per_user=2, per_project=3, window=window)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.google_transport import Backoff, Rates
+from connectors.google_transport import Rates
 from service.errors import RateLimited
 from tests.emulators.google import GoogleEmulator
 from tests.emulators.google.limits import (
@@ -16,7 +16,7 @@ from tests.emulators.google.limits import (
     PublishedLimits,
     SlidingWindow,
 )
-from tests.google_fixtures import FakeClock, connector_for, running, write_org
+from tests.google_fixtures import NO_RETRIES, FakeClock, connector_for, running, write_org
 
 MARIA, DAN = "maria@example.com", "dan@example.com"
 #: no pacing on Kindly's side, so the emulator's limits are all that stands in the way
@@ -102,7 +102,7 @@ class TestOnTheWire:
     async def test_refused_as_google_does(
         self, google: GoogleEmulator, per_user: int, per_project: int, reason: str
     ) -> None:
-        connector = connector_for(google, rates=LIFTED, backoff=Backoff(attempts=1))
+        connector = connector_for(google, rates=LIFTED, backoff=NO_RETRIES)
         google.faults = PublishedLimits(
             per_user=per_user, per_project=per_project, clock=FakeClock()
         )
@@ -117,7 +117,7 @@ class TestOnTheWire:
     async def test_tokens_are_not_counted(self, google: GoogleEmulator) -> None:
         limits = PublishedLimits(per_user=1, per_project=1, clock=FakeClock())
         google.faults = limits
-        connector = connector_for(google, rates=LIFTED, backoff=Backoff(attempts=1))
+        connector = connector_for(google, rates=LIFTED, backoff=NO_RETRIES)
         await connector.timezone(MARIA)
         await connector.aclose()
         assert google.counts(MARIA)["token"] == 1

@@ -16,13 +16,13 @@ import pytest
 from google.oauth2 import service_account
 
 from connectors.google import READ_SCOPES, WRITE_SCOPES
-from connectors.google_transport import SCOPE, Backoff, GoogleTransport
+from connectors.google_transport import SCOPE, GoogleTransport
 from connectors.outlook import READ_PERMISSIONS, WRITE_PERMISSIONS
 from service.errors import ConnectorError
 from tests.conftest import EXAMPLES, RunKindly
 from tests.emulators.google import GoogleEmulator
 from tests.emulators.graph import AppRegistration, CertificatePair, GraphEmulator
-from tests.google_fixtures import KEY
+from tests.google_fixtures import KEY, NO_RETRIES
 from tests.graph_fixtures import make_client
 
 NOW = "2026-11-23T08:00:00+01:00"
@@ -87,7 +87,7 @@ class TestGoogleReadOnly:
         # google-auth ships without annotations on this constructor
         credentials = service_account.Credentials.from_service_account_info(info)  # type: ignore[no-untyped-call]
         transport = GoogleTransport(
-            credentials, api_endpoint=google.base_url, backoff=Backoff(attempts=1), timeout=10
+            credentials, api_endpoint=google.base_url, backoff=NO_RETRIES, timeout=10
         )
         body = {"summary": "x", "start": {"dateTime": "2026-11-24T10:00:00Z"}}
         body["end"] = {"dateTime": "2026-11-24T10:30:00Z"}
