@@ -81,6 +81,8 @@ class Run:
     cpu: float | None = None
     #: event-listing pages a perfect client needs for this org (counted by the emulator)
     pages: int | None = None
+    #: CPU seconds of the emulator's process during the run (it shares the cores)
+    emulator_cpu: float | None = None
 
     @property
     def api_requests(self) -> int:
@@ -415,7 +417,7 @@ def table(cases: list[Case], cores: dict[int, core.CoreResult]) -> str:
     head = (
         f"{'size':>6} {'provider':<8} {'limits':<9} {'run':<22} {'wall s':>8} "
         f"{'requests':>9} {'bound':>7} {'ratio':>6} {'auth':>5} {'viol':>5} "
-        f"{'peak RSS':>9} {'cpu s':>6} {'vs goal':<40}"
+        f"{'peak RSS':>9} {'cpu s':>6} {'emu s':>6} {'vs goal':<40}"
     )
     lines = [head, "-" * len(head)]
     for case in cases:
@@ -427,7 +429,7 @@ def table(cases: list[Case], cores: dict[int, core.CoreResult]) -> str:
                 f"{case.size:>6} {case.provider:<8} {case.limits:<9} {run.what:<22} "
                 f"{run.wall:>8.1f} {run.api_requests:>9} {run.bound_total:>7} {ratio:>6.2f} "
                 f"{run.auth_requests:>5} {run.violations:>5} {run.peak_rss_mb:>7.0f}MB "
-                f"{run.cpu if run.cpu is not None else float('nan'):>6.1f} "
+                f"{_seconds(run.cpu):>6.1f} {_seconds(run.emulator_cpu):>6.1f} "
                 f"{verdict(case, run, baseline, real):<40}"
             )
     lines.extend(rss_lines(cases))
@@ -438,6 +440,10 @@ def table(cases: list[Case], cores: dict[int, core.CoreResult]) -> str:
             f"(goal >= {core.GOAL_PER_SECOND}: {ok})"
         )
     return "\n".join(lines)
+
+
+def _seconds(value: float | None) -> float:
+    return float("nan") if value is None else value
 
 
 def rss_lines(cases: list[Case]) -> list[str]:

@@ -5,8 +5,9 @@
 
 Prints one JSON line: the ``KINDLY_`` variables that point Kindly at it. Then it
 answers one JSON line per command read from stdin: ``stats`` (requests by kind,
-round trips, limit violations, peak concurrency per mailbox since the last
-``mark``, and the event-listing pages a perfect client needs: the lower bound)
+round trips, limit violations, peak concurrency per mailbox and the emulator's
+CPU seconds since the last ``mark``, and the event-listing pages a perfect client
+needs: the lower bound)
 and ``mark``. It exits when stdin closes.
 """
 
@@ -18,6 +19,7 @@ import math
 import pickle
 import sys
 import threading
+import time
 import zlib
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -367,13 +369,17 @@ def main(argv: list[str] | None = None) -> int:
         GoogleServed(args, span) if args.provider == "google" else GraphServed(args, span)
     )
     print(json.dumps({"env": served.env}), flush=True)
+    marked = time.process_time()
     for line in sys.stdin:
         command = line.strip()
         if command == "mark":
             served.mark()
+            marked = time.process_time()
             print("{}", flush=True)
         elif command == "stats":
-            print(json.dumps(served.stats()), flush=True)
+            # the emulator's own CPU since the mark: it shares the machine's cores with Kindly
+            emulator_cpu = round(time.process_time() - marked, 1)
+            print(json.dumps(served.stats() | {"emulator_cpu": emulator_cpu}), flush=True)
     return 0
 
 
