@@ -105,7 +105,7 @@ class BenchOrg(Org):
     #: events in each (owner, start, end) listing: the lower bound's pages come from these
     listed: dict[tuple[str, datetime, datetime], int] = field(default_factory=dict)
     _expanded: dict[tuple[str, datetime, datetime], bytes] = field(default_factory=dict)
-    _parsed: ParsedFiles = field(default_factory=lambda: ParsedFiles())
+    _parsed: ParsedFiles = field(default_factory=ParsedFiles)
 
     @classmethod
     def load(cls, folder: Path, *, admin: str | None = None, default_zone: str = "UTC") -> BenchOrg:
@@ -187,7 +187,7 @@ class BenchOrganisation(Organisation):
     #: ICS items in each (mailbox, start, end) listing: the lower bound's pages come from these
     listed: dict[tuple[str, datetime, datetime], int] = field(default_factory=dict)
     _kept: dict[tuple[str, datetime, datetime], bytes] = field(default_factory=dict)
-    _parsed: ParsedFiles = field(default_factory=lambda: ParsedFiles())
+    _parsed: ParsedFiles = field(default_factory=ParsedFiles)
 
     @classmethod
     def load(cls, folder: Path) -> BenchOrganisation:
