@@ -34,10 +34,12 @@ from googleapiclient.discovery import build
 
 from bench.generate import NOW
 from connectors import google_mapping, outlook
+from service.agenda import team_agendas
 from service.busy import busy_intervals
 from service.cadence import analyse
-from service.digest import build_digest, hold_texts, render_digest
+from service.digest import build_digest, render_digest
 from service.digest_email import compose_email, message_id_for
+from service.hold_text import hold_texts
 from service.model import (
     Event,
     HoldKey,
@@ -83,6 +85,8 @@ def run_one(
     )
     events = list_events(manager, start, end, tz)
     analysis = analyse(manager, events, now=now, policy=policy, tz=tz)
+    language = manager.language or "en"
+    agendas = team_agendas(analysis, week=week, language=language, policy=policy)
     holds: dict[str, PlacedHold] = {}
     if analysis.overdue:
         theirs = read_busy(manager, [s.report.email for s in analysis.overdue], now, end)
@@ -96,12 +100,7 @@ def run_one(
             busy.append(slot)
             key = HoldKey(manager.email, status.report.email, week)
             title, description = hold_texts(
-                manager,
-                status.report,
-                status,
-                week=week,
-                language=manager.language or "en",
-                policy=policy,
+                manager, status, agenda=agendas[status.report.email], policy=policy
             )
             request = HoldRequest(
                 key,
@@ -119,7 +118,7 @@ def run_one(
         for r in manager.reports
     }
     digest = build_digest(
-        analysis, holds=holds, agreed=agreed, policy=policy, language=manager.language or "en"
+        analysis, holds=holds, agreed=agreed, policy=policy, language=language, agendas=agendas
     )
     message_id = message_id_for(manager.email, week, SENDER)
     message = compose_email(

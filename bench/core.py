@@ -3,10 +3,10 @@
     python -m bench.core --org var/bench/org-200 [--managers 200] [--seconds 5] [--profile]
 
 Calendars are read once up front with the ICS connector, so only the pure core
-is timed: ``analyse``, ``agreed_expectations``, ``build_digest`` (agenda and
-recap) and ``render_digest`` (Jinja, both languages the roster asks for, CSS
-inlined). Holds come from ``find_slot`` on the manager's own busy time, so the
-digest has the holds block a real run shows. One process, one thread: the
+is timed: ``analyse``, ``team_agendas``, ``plan_holds`` (on the manager's own
+busy time, so the digest has the holds block a real run shows),
+``agreed_for_team``, ``build_digest`` and ``render_digest`` (Jinja, both
+languages the roster asks for, CSS inlined). One process, one thread: the
 figure is per core.
 """
 
@@ -27,13 +27,16 @@ from zoneinfo import ZoneInfo
 
 from bench.generate import NOW
 from connectors.ics import IcsConnector
+from service.agenda import team_agendas
 from service.busy import busy_intervals
 from service.cadence import analyse
 from service.digest import build_digest, render_digest
-from service.model import Event, HoldKey, Manager, PlacedHold, Policy, iso_week
-from service.recap import agreed_expectations
+from service.hold_plan import existing_holds, plan_holds
+from service.meetings import MeetingIndex
+from service.model import Event, Manager, PlacedHold, Policy
+from service.recap import agreed_for_team
 from service.roster import load_roster_file
-from service.slots import find_slot
+from service.week import ManagerWeek
 
 GOAL_PER_SECOND = 1_000
 
@@ -68,25 +71,30 @@ def load_cases(org: Path, limit: int, *, now: datetime, policy: Policy) -> list[
 def digest_one(case: Case, *, now: datetime, policy: Policy) -> int:
     """The core of one manager's run; returns the rendered size so nothing is optimised away."""
     manager, tz, events = case.manager, case.tz, case.events
-    analysis = analyse(manager, events, now=now, policy=policy, tz=tz)
-    week = iso_week(now.astimezone(tz))
-    busy = busy_intervals(events, manager.email)
-    holds: dict[str, PlacedHold] = {}
-    for status in analysis.overdue:
-        slot = find_slot(busy, now=now, policy=policy, tz=tz)
-        if slot is None:
-            continue
-        busy.append(slot)
-        key = HoldKey(manager.email, status.report.email, week)
-        holds[status.report.email] = PlacedHold(
-            key, slot.start.astimezone(tz), slot.end.astimezone(tz), created=True
-        )
-    agreed = {
-        r.email: agreed_expectations(events, manager.email, r.email, now=now)
-        for r in manager.reports
+    week = ManagerWeek.of(manager, now=now, tz=tz, policy=policy, default_language="en")
+    index = MeetingIndex(events)
+    analysis = analyse(manager, events, now=now, policy=policy, tz=tz, index=index)
+    agendas = team_agendas(analysis, week=week.week, language=week.language, policy=policy)
+    plans = plan_holds(
+        week,
+        analysis.overdue,
+        busy=busy_intervals(events, manager.email),
+        report_busy={},
+        existing=existing_holds(week, index),
+        removed=(),
+    )
+    holds = {
+        plan.key.report: PlacedHold(plan.key, plan.slot.start, plan.slot.end, created=True)
+        for plan in plans
+        if plan.slot is not None
     }
     digest = build_digest(
-        analysis, holds=holds, agreed=agreed, policy=policy, language=manager.language or "en"
+        analysis,
+        holds=holds,
+        agreed=agreed_for_team(events, manager, now=now, index=index),
+        policy=policy,
+        language=week.language,
+        agendas=agendas,
     )
     rendered = render_digest(digest)
     return len(rendered.html) + len(rendered.text)

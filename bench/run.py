@@ -43,7 +43,7 @@ SENDS_PER_MINUTE = 30
 CHAIN_AFTER_LISTING = 3
 #: Kindly's own pacing settings (defaults: the published limits), lifted with the emulator's
 PACING = (
-    "KINDLY_LIMITS__SEND_PER_MINUTE",
+    "KINDLY_EMAIL__SEND_PER_MINUTE",
     "KINDLY_GOOGLE__REQUESTS_PER_MINUTE",
     "KINDLY_GOOGLE__REQUESTS_PER_MINUTE_PER_USER",
 )

@@ -34,8 +34,9 @@ from connectors.google_transport import (
     Rates,
     Sleep,
 )
-from service.errors import ConfigError, ConnectorError, RosterError
+from service.errors import CalendarDataError, ConfigError, ConnectorError, RosterError
 from service.model import Event, HoldRequest, Interval, PlacedHold, Roster
+from service.ports import CalendarConnector, Warn
 from service.settings import Settings
 
 READ_SCOPES = ("calendar.readonly",)
@@ -46,8 +47,8 @@ FREEBUSY_BATCH = 50
 PAGE_SIZE = 250
 
 
-class GoogleConnector:
-    """The :class:`~connectors.base.CalendarConnector` for Google Calendar."""
+class GoogleConnector(CalendarConnector):
+    """The :class:`~service.ports.CalendarConnector` for Google Calendar."""
 
     def __init__(
         self,
@@ -103,7 +104,13 @@ class GoogleConnector:
             return None
 
     async def events(
-        self, manager: str, start: datetime, end: datetime, *, tz: ZoneInfo
+        self,
+        manager: str,
+        start: datetime,
+        end: datetime,
+        *,
+        tz: ZoneInfo,
+        warn: Warn | None = None,
     ) -> Sequence[Event]:
         items: list[Mapping[str, Any]] = []
         zone, token = tz, None
@@ -119,7 +126,7 @@ class GoogleConnector:
         try:
             return events_from_items(items, zone=zone)
         except (ValueError, KeyError, TypeError) as exc:
-            raise ConnectorError(
+            raise CalendarDataError(
                 f"Google returned an event Kindly cannot read for {manager} ({exc})",
                 manager=manager,
             ) from None
@@ -140,7 +147,14 @@ class GoogleConnector:
         return make
 
     async def busy(
-        self, manager: str, people: Sequence[str], start: datetime, end: datetime, *, tz: ZoneInfo
+        self,
+        manager: str,
+        people: Sequence[str],
+        start: datetime,
+        end: datetime,
+        *,
+        tz: ZoneInfo,
+        warn: Warn | None = None,
     ) -> Mapping[str, Sequence[Interval] | None]:
         found: dict[str, Sequence[Interval] | None] = {}
         for first in range(0, len(people), FREEBUSY_BATCH):

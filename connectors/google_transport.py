@@ -40,10 +40,10 @@ from googleapiclient.model import JsonModel
 from service.backoff import equal_jitter, exponential
 from service.errors import (
     AuthFailed,
-    CalendarDataError,
     ConnectorError,
     ProviderUnavailable,
     RateLimited,
+    Rejected,
 )
 
 SCOPE = "https://www.googleapis.com/auth/"
@@ -438,14 +438,17 @@ def _http_error(
             status=status,
         )
     if status == 404:
-        return CalendarDataError(
-            f"Google has no calendar to {what} for {subject} ({said}); "
+        return AuthFailed(
+            f"Google does not know {subject} to {what} ({said}); "
             "check the email in the roster is the user's primary address",
             manager=subject,
             status=status,
         )
-    return ConnectorError(
-        f"Google refused to {what} for {subject} ({said})", manager=subject, status=status
+    return Rejected(
+        f"Google refused to {what} for {subject} ({said})",
+        manager=subject,
+        status=status,
+        reason=reason,
     )
 
 

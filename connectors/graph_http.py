@@ -7,7 +7,7 @@ Graph allows four concurrent requests per mailbox, and runs the parts of a
 takes one slot per part it holds for that mailbox. 429/503/504 are retried
 after ``Retry-After`` (seconds, fractions allowed) or an exponential backoff,
 with an injectable sleep; inside a batch, each part is retried on its own.
-Any other 4xx is a :class:`Rejected` carrying Graph's error code, for the
+Any other 4xx is a :class:`service.errors.Rejected` carrying Graph's error code, for the
 callers that handle one code themselves (a repeated ``transactionId``).
 """
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import re
 import ssl
 import threading
 from collections import Counter
@@ -33,7 +34,15 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from service.backoff import exponential
-from service.errors import AuthFailed, ConnectorError, ProviderUnavailable, RateLimited
+from service.errors import (
+    AuthFailed,
+    ConfigError,
+    ConnectorError,
+    ProviderUnavailable,
+    RateLimited,
+    Rejected,
+)
+from service.settings import Settings
 
 Sleep = Callable[[float], Awaitable[None]]
 #: Microsoft's own sign-in hosts: msal validates these through instance discovery
@@ -51,15 +60,6 @@ MAILBOX_CONCURRENCY = 4
 #: Graph's limit on the requests in one $batch
 BATCH_LIMIT = 20
 TRANSIENT = frozenset({429, 503, 504})
-
-
-class Rejected(ConnectorError):
-    """Graph refused the request as asked (a 4xx other than auth, not found or throttling)."""
-
-    def __init__(self, message: str, *, manager: str | None, status: int, code: str) -> None:
-        super().__init__(message, manager=manager, status=status)
-        #: Graph's error code, such as ``ErrorDuplicateTransactionId``
-        self.code = code
 
 
 @dataclass(frozen=True, slots=True)
@@ -418,6 +418,7 @@ class GraphClient:
             raise _graph_error(answer, mailbox=None, what=what, permission=parts[0].permission)
 
     async def aclose(self) -> None:
+        """Idempotent: the connector and the mailer may share this client and both close it."""
         self._executor.shutdown(wait=False, cancel_futures=True)
         self.session.close()
 
@@ -535,5 +536,57 @@ def _graph_error(
             status=status,
         )
     return Rejected(
-        f"Microsoft Graph rejected {what}{who} ({said})", manager=mailbox, status=status, code=code
+        f"Microsoft Graph rejected {what}{who} ({said})",
+        manager=mailbox,
+        status=status,
+        reason=code,
     )
+
+
+# -- wiring -------------------------------------------------------------------------------
+
+
+def client_from_settings(settings: Settings) -> GraphClient:
+    """The one Graph client the connector, directory and mailer share."""
+    outlook = settings.outlook
+    if not outlook.tenant_id or not outlook.client_id:
+        raise ConfigError(
+            "KINDLY_OUTLOOK__TENANT_ID and KINDLY_OUTLOOK__CLIENT_ID are required with "
+            "KINDLY_CALENDAR=outlook or KINDLY_EMAIL__BACKEND=graph"
+        )
+    credential: str | dict[str, str]
+    if outlook.client_secret is not None:
+        credential = outlook.client_secret.get_secret_value()
+    elif outlook.client_certificate_file is not None:
+        credential = _certificate(outlook.client_certificate_file)
+    else:
+        raise ConfigError(
+            "set KINDLY_OUTLOOK__CLIENT_SECRET or KINDLY_OUTLOOK__CLIENT_CERTIFICATE_FILE "
+            "(a PEM file with the private key and the certificate)"
+        )
+    creds = Credentials(
+        outlook.tenant_id, outlook.client_id, credential, str(outlook.authority_host).rstrip("/")
+    )
+    return GraphClient(
+        creds, graph_endpoint=str(outlook.graph_endpoint), ca_bundle=settings.ca_bundle
+    )
+
+
+def _certificate(path: Path) -> dict[str, str]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(
+            f"KINDLY_OUTLOOK__CLIENT_CERTIFICATE_FILE={path}: cannot read it ({exc}); "
+            "check the path and its permissions"
+        ) from None
+    key = re.search(
+        r"-----BEGIN [A-Z ]*PRIVATE KEY-----.+?-----END [A-Z ]*PRIVATE KEY-----", text, re.S
+    )
+    cert = re.search(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", text, re.S)
+    if key is None or cert is None:
+        raise ConfigError(
+            f"KINDLY_OUTLOOK__CLIENT_CERTIFICATE_FILE={path}: needs both the private key and "
+            "the certificate in PEM form (cat key.pem cert.pem > app.pem)"
+        )
+    return {"private_key": key.group(0), "public_certificate": cert.group(0)}

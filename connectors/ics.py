@@ -39,6 +39,7 @@ from service.model import (
     ShowAs,
     Status,
 )
+from service.ports import CalendarConnector, Warn
 from service.settings import Settings
 
 PRODID = "-//Kindly//Kindly holds//EN"
@@ -81,8 +82,8 @@ _READ_PROPERTIES = frozenset(
 _ZONED_PROPERTIES = ("DTSTART", "DTEND", "RECURRENCE-ID", "EXDATE", "RDATE")
 
 
-class IcsConnector:
-    """A :class:`~connectors.base.CalendarConnector` over ``<directory>/<email>.ics`` files."""
+class IcsConnector(CalendarConnector):
+    """A :class:`~service.ports.CalendarConnector` over ``<directory>/<email>.ics`` files."""
 
     def __init__(
         self,
@@ -101,12 +102,25 @@ class IcsConnector:
         return await asyncio.to_thread(self._timezone, manager)
 
     async def events(
-        self, manager: str, start: datetime, end: datetime, *, tz: ZoneInfo
+        self,
+        manager: str,
+        start: datetime,
+        end: datetime,
+        *,
+        tz: ZoneInfo,
+        warn: Warn | None = None,
     ) -> Sequence[Event]:
         return await asyncio.to_thread(self._events, manager, start, end, tz)
 
     async def busy(
-        self, manager: str, people: Sequence[str], start: datetime, end: datetime, *, tz: ZoneInfo
+        self,
+        manager: str,
+        people: Sequence[str],
+        start: datetime,
+        end: datetime,
+        *,
+        tz: ZoneInfo,
+        warn: Warn | None = None,
     ) -> Mapping[str, Sequence[Interval] | None]:
         return await asyncio.to_thread(self._busy, manager, people, start, end, tz)
 

@@ -23,8 +23,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
-from connectors.graph_http import Credentials, GraphClient, Part, Rejected
-from service.errors import CalendarDataError, ConfigError, ConnectorError
+from connectors.graph_http import GraphClient, Part, client_from_settings
+from service.errors import CalendarDataError, ConnectorError, Rejected
 from service.model import (
     Attendee,
     Event,
@@ -40,6 +40,7 @@ from service.model import (
     Status,
     interned_attendee,
 )
+from service.ports import CalendarConnector, Warn
 from service.settings import Settings
 
 #: Kindly's own property set; the hold's key lives in this named string property
@@ -75,8 +76,8 @@ _TAG = re.compile(r"<[^>]+>")
 MALFORMED = (AttributeError, KeyError, TypeError, ValueError, OverflowError)
 
 
-class OutlookConnector:
-    """The :class:`connectors.base.CalendarConnector` for Microsoft 365."""
+class OutlookConnector(CalendarConnector):
+    """The :class:`service.ports.CalendarConnector` for Microsoft 365."""
 
     def __init__(self, client: GraphClient, *, holds_enabled: bool = True) -> None:
         self.client = client
@@ -98,7 +99,13 @@ class OutlookConnector:
         return zone_named(str(zone or ""))
 
     async def events(
-        self, manager: str, start: datetime, end: datetime, *, tz: ZoneInfo
+        self,
+        manager: str,
+        start: datetime,
+        end: datetime,
+        *,
+        tz: ZoneInfo,
+        warn: Warn | None = None,
     ) -> Sequence[Event]:
         items = await self.client.pages(
             f"/users/{_segment(manager)}/calendarView",
@@ -117,7 +124,14 @@ class OutlookConnector:
         return [to_event(item, manager, tz) for item in items]
 
     async def busy(
-        self, manager: str, people: Sequence[str], start: datetime, end: datetime, *, tz: ZoneInfo
+        self,
+        manager: str,
+        people: Sequence[str],
+        start: datetime,
+        end: datetime,
+        *,
+        tz: ZoneInfo,
+        warn: Warn | None = None,
     ) -> Mapping[str, Sequence[Interval] | None]:
         window = {
             "startTime": {"dateTime": _utc(start)[:-1], "timeZone": "UTC"},
@@ -160,7 +174,7 @@ class OutlookConnector:
                 headers=UTC_PREFERENCE,
             )
         except Rejected as exc:
-            if exc.code != DUPLICATE_TRANSACTION:
+            if exc.reason != DUPLICATE_TRANSACTION:
                 raise
             existing = await self._find_hold(manager, hold.key)
             if existing is None:
@@ -384,61 +398,11 @@ def _segment(email: str) -> str:
 # -- wiring -------------------------------------------------------------------------------
 
 
-def client_from_settings(settings: Settings) -> GraphClient:
-    """The one Graph client the connector, directory and mailer share."""
-    outlook = settings.outlook
-    if not outlook.tenant_id or not outlook.client_id:
-        raise ConfigError(
-            "KINDLY_OUTLOOK__TENANT_ID and KINDLY_OUTLOOK__CLIENT_ID are required with "
-            "KINDLY_CALENDAR=outlook or KINDLY_EMAIL__BACKEND=graph"
-        )
-    credential: str | dict[str, str]
-    if outlook.client_secret is not None:
-        credential = outlook.client_secret.get_secret_value()
-    elif outlook.client_certificate_file is not None:
-        credential = _certificate(outlook.client_certificate_file)
-    else:
-        raise ConfigError(
-            "set KINDLY_OUTLOOK__CLIENT_SECRET or KINDLY_OUTLOOK__CLIENT_CERTIFICATE_FILE "
-            "(a PEM file with the private key and the certificate)"
-        )
-    creds = Credentials(
-        outlook.tenant_id, outlook.client_id, credential, str(outlook.authority_host).rstrip("/")
+def from_settings(settings: Settings, *, client: GraphClient | None = None) -> OutlookConnector:
+    """``client``: the Graph client the mailer shares, when it sends through Graph too."""
+    return OutlookConnector(
+        client or client_from_settings(settings), holds_enabled=settings.holds.enabled
     )
-    return GraphClient(
-        creds, graph_endpoint=str(outlook.graph_endpoint), ca_bundle=settings.ca_bundle
-    )
-
-
-def _certificate(path: Any) -> dict[str, str]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(
-            f"KINDLY_OUTLOOK__CLIENT_CERTIFICATE_FILE={path}: cannot read it ({exc}); "
-            "check the path and its permissions"
-        ) from None
-    key = re.search(
-        r"-----BEGIN [A-Z ]*PRIVATE KEY-----.+?-----END [A-Z ]*PRIVATE KEY-----", text, re.S
-    )
-    cert = re.search(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", text, re.S)
-    if key is None or cert is None:
-        raise ConfigError(
-            f"KINDLY_OUTLOOK__CLIENT_CERTIFICATE_FILE={path}: needs both the private key and "
-            "the certificate in PEM form (cat key.pem cert.pem > app.pem)"
-        )
-    return {"private_key": key.group(0), "public_certificate": cert.group(0)}
-
-
-def from_settings(settings: Settings) -> OutlookConnector:
-    return OutlookConnector(client_from_settings(settings), holds_enabled=settings.holds.enabled)
-
-
-def mailer_from_settings(settings: Settings) -> Any:
-    """``KINDLY_EMAIL__BACKEND=graph`` (service/wiring.py looks it up here)."""
-    from connectors.graph_mail import from_settings as graph_mailer
-
-    return graph_mailer(settings)
 
 
 async def load_directory_roster(settings: Settings) -> Roster:

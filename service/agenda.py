@@ -1,6 +1,6 @@
 """The kindness-first agenda for one report's 1:1 (pure).
 
-Blocks follow DESIGN.md's coaching model, always in this order: the person
+Blocks follow the coaching model of docs/design.md, always in this order: the person
 first, then their own topics, clarity on success, recognition, feedback both
 ways, support. Each block asks one question from a bank; the choice rotates
 with the ISO week, deterministically per report, and never repeats for the
@@ -16,7 +16,7 @@ from enum import StrEnum
 from functools import lru_cache
 from types import MappingProxyType
 
-from service.cadence import ReportStatus
+from service.cadence import ReportStatus, TeamAnalysis
 from service.i18n import N_, Translator, translator
 from service.model import Policy, Report
 from service.recap import untrusted, web_link
@@ -38,7 +38,7 @@ class BlockKind(StrEnum):
     SUPPORT = "support"
 
 
-#: the kindness-first order of DESIGN.md
+#: the kindness-first order of docs/design.md
 ORDER = tuple(BlockKind)
 
 
@@ -258,6 +258,23 @@ def build_agenda(status: ReportStatus, *, week: str, language: str, policy: Poli
             else None
         ),
     )
+
+
+def team_agendas(
+    analysis: TeamAnalysis, *, week: str, language: str, policy: Policy
+) -> dict[str, Agenda]:
+    """This week's agenda for every report the digest details (due or with a 1:1 coming),
+    by email: built once, here, for both the hold's description and the digest."""
+    return {
+        status.report.email: build_agenda(status, week=week, language=language, policy=policy)
+        for status in analysis.reports
+        if shows_agenda(status)
+    }
+
+
+def shows_agenda(status: ReportStatus) -> bool:
+    """A report who is due or has a 1:1 coming gets an agenda; the others a status line."""
+    return status.overdue or status.next_upcoming is not None
 
 
 def needs_resources(status: ReportStatus) -> bool:

@@ -1,4 +1,4 @@
-"""When a person is busy, from the events on their calendar (DESIGN.md "Holds")."""
+"""When a person is busy, from the events on their calendar (docs/design.md "Holds")."""
 
 from __future__ import annotations
 

@@ -102,8 +102,8 @@ def analyse(
     tz: ZoneInfo,
     index: MeetingIndex | None = None,
 ) -> TeamAnalysis:
-    """Who was met, who is coming up and who is overdue (DESIGN.md "What counts as a
-    one-on-one"), with the changes and coverage trend the digest reports.
+    """Who was met, who is coming up and who is overdue (docs/design.md "What counts as a
+    one-on-one", "Overdue"), with the changes and coverage trend the digest reports.
 
     ``index`` is ``MeetingIndex(events)`` when the caller already has one (the
     expectation recap uses it too); it is built here otherwise.

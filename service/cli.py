@@ -1,4 +1,4 @@
-"""The ``kindly`` command (DESIGN.md "CLI"): stable flags, exit statuses and output.
+"""The ``kindly`` command (README "Commands"): stable flags, exit statuses and output.
 
 stdout carries only what was asked for (``--json`` lines, a preview); every
 problem is one line on stderr naming the manager or file and what to fix.
@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import AbstractContextManager, asynccontextmanager, contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
@@ -33,21 +32,20 @@ from service.cli_support import (
 )
 from service.errors import KindlyError, RosterError
 from service.model import Manager
-from service.pipeline import ManagerOutcome, RunContext, run_manager, stream_all
+from service.pipeline import ManagerOutcome, RunContext, run_manager, stream_all, zone_of
+from service.ports import CalendarConnector, Mailer
 from service.settings import Settings
-from service.wiring import build_connector, build_mailer, load_roster
+from service.wiring import build_adapters, load_roster
 from service.worker_cli import status, worker
 
 
 @asynccontextmanager
 async def _session(settings: Settings) -> AsyncIterator[RunContext]:
-    connector = build_connector(settings)
-    mailer = build_mailer(settings)
+    adapters = build_adapters(settings)
     try:
-        yield RunContext(settings=settings, connector=connector, mailer=mailer)
+        yield RunContext(settings=settings, connector=adapters.connector, mailer=adapters.mailer)
     finally:
-        await connector.aclose()
-        await mailer.aclose()
+        await adapters.aclose()
 
 
 def _pick(managers: Sequence[Manager], email: str | None, source: str) -> Sequence[Manager]:
@@ -162,9 +160,8 @@ async def _run(
     roster = await load_roster(settings)
     managers = _pick(roster.managers, manager_email, roster.source)
     async with _session(settings) as ctx:
-        prefetch = getattr(ctx.mailer, "prefetch_sent", None)  # Graph: one Sent Items read
-        if prefetch is not None and not dry_run:
-            await prefetch(now)
+        if not dry_run:
+            await ctx.mailer.prefetch_sent(now)  # Graph: one Sent Items read for the run
         with report.start(len(managers)):
             async for outcome in stream_all(
                 managers, ctx, now=now, dry_run=dry_run, on_done=report.done
@@ -251,7 +248,7 @@ async def _check(settings: Settings, now: datetime) -> list[str]:
         _print_scopes(settings, ctx)
         for manager in roster.managers:
             try:
-                zone = await ctx.connector.timezone(manager.email) or ZoneInfo(settings.timezone)
+                zone = await zone_of(manager, ctx.connector, settings)
                 await ctx.connector.events(manager.email, now, now + timedelta(days=1), tz=zone)
             except KindlyError as exc:
                 problems.append(f"{manager.email}: {exc}")
@@ -263,12 +260,16 @@ async def _check(settings: Settings, now: datetime) -> list[str]:
 def _print_scopes(settings: Settings, ctx: RunContext) -> None:
     """What Kindly may do at the providers: the scopes or permissions it asks for."""
     mode = "read and write" if settings.holds.enabled else "read-only (KINDLY_HOLDS__ENABLED=false)"
-    for what, part in (("calendar", ctx.connector), ("email", ctx.mailer)):
-        scopes = getattr(part, "scopes", None)
-        if callable(scopes):
+    parts: tuple[tuple[str, CalendarConnector | Mailer], ...] = (
+        ("calendar", ctx.connector),
+        ("email", ctx.mailer),
+    )
+    for what, part in parts:
+        scopes = part.scopes()
+        if scopes:
             extra = f", {mode}" if what == "calendar" else ""
             stderr.print(
-                f"{what} access ({type(part).__name__}{extra}): {', '.join(scopes())}",
+                f"{what} access ({type(part).__name__}{extra}): {', '.join(scopes)}",
                 soft_wrap=True,
             )
 

@@ -13,9 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, timedelta
 
-from service.agenda import Agenda, build_agenda, first_name, rotation_index
+from service.agenda import Agenda, first_name, rotation_index, shows_agenda
 from service.cadence import Change, ChangeKind, ReportStatus, TeamAnalysis, WeekCoverage
-from service.hold_text import hold_texts
 from service.i18n import N_, Translator, environment, translator
 from service.model import PlacedHold, Policy, iso_week
 from service.recap import Recap, recap, untrusted, web_link
@@ -29,7 +28,6 @@ __all__ = [
     "RenderedDigest",
     "ReportSection",
     "build_digest",
-    "hold_texts",
     "render_digest",
 ]
 
@@ -145,14 +143,14 @@ def build_digest(
     agreed: Mapping[str, tuple[str, ...]],
     policy: Policy,
     language: str,
-    agendas: Mapping[str, Agenda] | None = None,
+    agendas: Mapping[str, Agenda],
 ) -> Digest:
-    """The view model of one manager's digest; ``holds``, ``agreed`` and ``agendas`` (this
-    week's, where the caller built them already for the holds) keyed by report email."""
+    """The view model of one manager's digest; ``holds``, ``agreed`` and ``agendas``
+    (``service.agenda.team_agendas``, shared with the holds) keyed by report email."""
     t = translator(language)
     week = iso_week(analysis.now.astimezone(analysis.tz))
     manager = analysis.manager
-    view = _View(analysis, t, policy, holds, agendas or {})
+    view = _View(analysis, t, policy, holds, agendas)
     return Digest(
         language=language,
         manager=manager.email,
@@ -177,7 +175,7 @@ def build_digest(
             note for note in (view.cancellations(s) for s in analysis.reports) if note
         ),
         sections=tuple(
-            view.section(s, agreed.get(s.report.email, ()), week=week, language=language)
+            view.section(s, agreed.get(s.report.email, ()))
             for s in _in_digest_order(analysis.reports)
         ),
         reflection=t.gettext(
@@ -314,14 +312,11 @@ class _View:
         t, tz = self.t, self.tz
         return f"{t.day(placed.start, tz)}, {t.time(placed.start, tz)}–{t.time(placed.end, tz)}"
 
-    def section(
-        self, status: ReportStatus, agreed: tuple[str, ...], *, week: str, language: str
-    ) -> ReportSection:
-        detailed = status.overdue or status.next_upcoming is not None
+    def section(self, status: ReportStatus, agreed: tuple[str, ...]) -> ReportSection:
         return ReportSection(
             name=untrusted(status.report.name),
             headline=self._headline(status),
-            agenda=self._agenda(status, week=week, language=language) if detailed else None,
+            agenda=self.agendas[status.report.email] if shows_agenda(status) else None,
             recap=recap(status.report, agreed),
             hold_link=(
                 web_link(self.holds[status.report.email].link)
@@ -329,12 +324,6 @@ class _View:
                 else None
             ),
         )
-
-    def _agenda(self, status: ReportStatus, *, week: str, language: str) -> Agenda:
-        built = self.agendas.get(status.report.email)
-        if built is not None and (built.week, built.language) == (week, language):
-            return built
-        return build_agenda(status, week=week, language=language, policy=self.policy)
 
     def _headline(self, status: ReportStatus) -> str:
         t = self.t

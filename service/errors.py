@@ -6,16 +6,22 @@ says what is wrong and how to fix it, and fields that carry the data::
     KindlyError
      ├── ConfigError            bad settings (exit status 2)
      ├── RosterError            bad roster file or directory (exit status 2)
-     ├── ConnectorError         a calendar provider failed for one manager
-     │    ├── RateLimited            .retry_after (seconds) — transient
+     ├── ConnectorError         a calendar provider failed for one manager (.manager, .status)
+     │    ├── RateLimited            429 and quota refusals; .retry_after (seconds) — transient
      │    ├── ProviderUnavailable    5xx, network, timeouts — transient
-     │    ├── AuthFailed             credentials, scopes, unknown user
-     │    └── CalendarDataError      a calendar we cannot read (malformed, missing, too big)
+     │    ├── AuthFailed             401/403, refused credentials or scopes, 404 unknown user
+     │    ├── CalendarDataError      a calendar or payload we cannot read (malformed, missing,
+     │    │                          too big)
+     │    └── Rejected               any other 4xx: the request as asked; .reason is the
+     │                               provider's own code (a repeated transactionId, say)
      ├── LedgerUnavailable      Redis did not answer the worker's ledger — transient
-     └── DeliveryError          the digest could not be sent (.transient)
+     └── DeliveryError          the digest could not be sent (.transient, .status)
 
 Provider and library exceptions are translated into these once, at the edge
-(connectors/, mailers); nothing else escapes to the CLI or the worker.
+(connectors/, connectors/mail/); nothing else escapes to the CLI or the worker.
+The same failure is the same class on every provider, and ``.status`` is
+always the provider's numeric status: HTTP for Google and Graph, the SMTP
+reply code for mail.
 """
 
 from __future__ import annotations
@@ -104,6 +110,16 @@ class CalendarDataError(ConnectorError):
     """A calendar exists but cannot be read (malformed, missing, over a limit)."""
 
 
+class Rejected(ConnectorError):
+    """The provider refused the request as asked (a 4xx other than auth, not found or
+    throttling); ``reason`` is the provider's own error code, for the callers that handle
+    one code themselves."""
+
+    def __init__(self, message: str, *, manager: str | None, status: int, reason: str) -> None:
+        super().__init__(message, manager=manager, status=status)
+        self.reason = reason
+
+
 class LedgerUnavailable(KindlyError):
     """Redis did not answer a ledger call; the work is retried later."""
 
@@ -113,7 +129,8 @@ class LedgerUnavailable(KindlyError):
 class DeliveryError(KindlyError):
     """The digest could not be delivered."""
 
-    def __init__(self, message: str, *, transient: bool = False, code: int | None = None) -> None:
+    def __init__(self, message: str, *, transient: bool = False, status: int | None = None) -> None:
         super().__init__(message)
         self.transient = transient
-        self.code = code
+        #: the provider's status: an SMTP reply code, or Graph's HTTP status
+        self.status = status

@@ -8,10 +8,10 @@ empty "Agreed expectations" section that the next digest reads back.
 
 from __future__ import annotations
 
-from service.agenda import Agenda, build_agenda, first_name
+from service.agenda import Agenda, first_name
 from service.cadence import ReportStatus
 from service.i18n import environment, translator
-from service.model import Manager, Policy, Report
+from service.model import Manager, Policy
 from service.recap import untrusted
 
 #: empty bullets under the heading, for the manager to fill in after the 1:1
@@ -20,20 +20,16 @@ PLACEHOLDER_BULLETS = 2
 
 def hold_texts(
     manager: Manager,
-    report: Report,
     status: ReportStatus,
     *,
-    week: str,
-    language: str,
+    agenda: Agenda,
     policy: Policy,
-    agenda: Agenda | None = None,
 ) -> tuple[str, str]:
-    """(title, description) of this week's hold for one report, in the manager's language;
-    ``agenda`` when the caller built it already (the digest shows the same one)."""
+    """(title, description) of this week's hold for one report, in the agenda's language;
+    ``agenda`` is the one the digest shows too (``service.agenda.team_agendas``)."""
+    language, report = agenda.language, status.report
     t = translator(language)
     name = first_name(report.name) or report.email
-    if agenda is None:
-        agenda = build_agenda(status, week=week, language=language, policy=policy)
     if status.new_hire:
         title = t.gettext("1:1 with %(name)s — getting to know each other")
     else:

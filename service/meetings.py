@@ -1,4 +1,4 @@
-"""What counts as a one-on-one (DESIGN.md), as plain predicates over events.
+"""What counts as a one-on-one (docs/design.md), as plain predicates over events.
 
 :class:`MeetingIndex` answers the same questions for a whole team at once:
 the plain predicates rebuild an event's set of people for every (event,

@@ -1,8 +1,10 @@
 """One manager's weekly run, the single code path of ``kindly run --once`` and the worker.
 
-I/O happens here and only here: the connector reads the calendar and places
-holds, the mailer delivers. Everything in between is the pure core, fed with
-the pinned ``now``.
+I/O happens here and only here, through the ports (``service.ports``): the
+connector reads the calendar and places holds, the ledger remembers them, the
+mailer delivers. Everything in between is the pure core, fed with one
+:class:`service.week.ManagerWeek`: analysis (``cadence``), agendas
+(``agenda``), hold decisions (``hold_plan``), the digest (``digest``).
 """
 
 from __future__ import annotations
@@ -11,23 +13,24 @@ import asyncio
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from connectors.base import CalendarConnector
-from service.agenda import Agenda, build_agenda
+from service.agenda import Agenda, team_agendas
 from service.busy import busy_intervals
-from service.cadence import ReportStatus, TeamAnalysis, analyse
-from service.digest import RenderedDigest, build_digest, hold_texts, render_digest
+from service.cadence import TeamAnalysis, analyse
+from service.digest import RenderedDigest, build_digest, render_digest
 from service.digest_email import compose_email, message_id_for
 from service.errors import KindlyError
-from service.mailer import Mailer, OutgoingMail
+from service.hold_plan import HoldAction, HoldPlan, existing_holds, needs_slot, plan_holds
+from service.hold_text import hold_texts
 from service.meetings import MeetingIndex
-from service.model import Event, HoldKey, HoldRequest, Interval, Manager, PlacedHold, iso_week
+from service.model import Event, HoldRequest, Interval, Manager, PlacedHold
+from service.ports import CalendarConnector, HoldLedger, Mailer, OutgoingMail, Warn
 from service.recap import agreed_for_team
 from service.settings import Settings
-from service.slots import find_slot
+from service.week import ManagerWeek
 
 #: how many managers ``stream_all`` starts ahead of the oldest unfinished one, per slot
 WINDOW_FACTOR = 4
@@ -54,6 +57,8 @@ class ManagerOutcome:
     unplaced: tuple[str, ...] = ()
     email: EmailOutcome | None = None
     errors: tuple[str, ...] = ()
+    #: problems that did not stop the run (an unusable event that was skipped)
+    warnings: tuple[str, ...] = ()
     #: problems that may pass on a retry (provider throttling, outages)
     transient: bool = False
     dry_run: bool = False
@@ -87,18 +92,9 @@ class ManagerOutcome:
                 else None
             ),
             "errors": list(self.errors),
+            "warnings": list(self.warnings),
             "dry_run": self.dry_run,
         }
-
-
-class HoldLedger(Protocol):
-    """Remembers which holds were placed this week (the worker keeps it in Redis)."""
-
-    async def was_placed(self, key: HoldKey) -> bool:
-        """Whether a run placed this hold before (if it is gone, the manager removed it)."""
-        ...
-
-    async def record_placed(self, hold: PlacedHold) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,70 +112,79 @@ async def run_manager(
     manager: Manager, ctx: RunContext, *, now: datetime, dry_run: bool = False
 ) -> ManagerOutcome:
     """Run one manager's week; every problem ends up in ``errors``, never raised."""
-    now = now.astimezone(UTC)  # day arithmetic on real 24-hour days, whatever zone came in
-    week = iso_week(now)
-    try:
-        return await _run(manager, ctx, now=now, dry_run=dry_run)
-    except KindlyError as exc:
-        return ManagerOutcome(
-            manager.email, week, errors=(str(exc),), transient=exc.transient, dry_run=dry_run
-        )
-
-
-async def _run(
-    manager: Manager, ctx: RunContext, *, now: datetime, dry_run: bool
-) -> ManagerOutcome:
     settings = ctx.settings
-    policy = settings.policy()
-    tz = await zone_of(manager, ctx.connector, settings)
-    local_now = now.astimezone(tz)
-    week = iso_week(local_now)
-    language = manager.language or settings.language
-    start = now - timedelta(days=policy.lookback_days)
-    horizon_end = now + timedelta(days=policy.horizon_days)
-    events = await ctx.connector.events(manager.email, start, horizon_end, tz=tz)
+    try:
+        tz = await zone_of(manager, ctx.connector, settings)
+    except KindlyError as exc:
+        week = _manager_week(manager, settings, now=now, tz=fallback_zone(manager, settings))
+        return _failed(week, exc, dry_run=dry_run)
+    week = _manager_week(manager, settings, now=now, tz=tz)
+    try:
+        return await _run(week, ctx, dry_run=dry_run)
+    except KindlyError as exc:
+        return _failed(week, exc, dry_run=dry_run)
+
+
+def _manager_week(
+    manager: Manager, settings: Settings, *, now: datetime, tz: ZoneInfo
+) -> ManagerWeek:
+    return ManagerWeek.of(
+        manager, now=now, tz=tz, policy=settings.policy(), default_language=settings.language
+    )
+
+
+def _failed(week: ManagerWeek, exc: KindlyError, *, dry_run: bool) -> ManagerOutcome:
+    return ManagerOutcome(
+        week.manager.email, week.week, errors=(str(exc),), transient=exc.transient, dry_run=dry_run
+    )
+
+
+async def _run(week: ManagerWeek, ctx: RunContext, *, dry_run: bool) -> ManagerOutcome:
+    manager, policy = week.manager, week.policy
+    warnings: list[str] = []
+    events = await ctx.connector.events(
+        manager.email, week.lookback_start, week.horizon_end, tz=week.tz, warn=warnings.append
+    )
     index = MeetingIndex(events)  # the calendar bucketed by person once, not once per report
-    analysis = analyse(manager, events, now=now, policy=policy, tz=tz, index=index)
-
-    placer = _HoldPlacer(manager, ctx, events, index, now=now, tz=tz, week=week, dry_run=dry_run)
+    analysis = analyse(manager, events, now=week.now, policy=policy, tz=week.tz, index=index)
+    agendas = team_agendas(analysis, week=week.week, language=week.language, policy=policy)
+    holds = _Holds(week, ctx, dry_run=dry_run, warn=warnings.append)
     if policy.holds_enabled and analysis.overdue:
-        await placer.place_all(analysis)
-    placed = {hold.key.report: hold for hold in placer.placed}
-
-    agreed = agreed_for_team(events, manager, now=now, index=index)
+        await holds.carry_out(await holds.plan(analysis, events, index), agendas)
     digest = build_digest(
         analysis,
-        holds=placed,
-        agreed=agreed,
+        holds={hold.key.report: hold for hold in holds.placed},
+        agreed=agreed_for_team(events, manager, now=week.now, index=index),
         policy=policy,
-        language=language,
-        agendas=placer.agendas,
+        language=week.language,
+        agendas=agendas,
     )
     rendered = render_digest(digest)
-    sender = settings.email.from_
-    message_id = message_id_for(manager.email, week, sender)
+    sender = ctx.settings.email.from_
+    message_id = message_id_for(manager.email, week.week, sender)
     outcome = ManagerOutcome(
         manager=manager.email,
-        week=week,
+        week=week.week,
         overdue=tuple(sorted(r.report.email for r in analysis.overdue)),
-        held=_held(analysis, tz),
+        held=_held(analysis, week.tz),
         upcoming=tuple(sorted(r.report.email for r in analysis.upcoming)),
-        holds=tuple(placer.placed),
-        unplaced=tuple(placer.unplaced),
-        errors=tuple(placer.errors),
-        transient=placer.transient,
+        holds=tuple(holds.placed),
+        unplaced=tuple(holds.unplaced),
+        errors=tuple(holds.errors),
+        warnings=tuple(warnings),
+        transient=holds.transient,
         dry_run=dry_run,
         rendered=rendered,
     )
-    if placer.errors:
+    if holds.errors:
         # A hold failed: send nothing yet, so the retried run sends one complete digest.
         return outcome
     if dry_run:
         return replace(outcome, email=EmailOutcome(message_id, sent=False))
     message = compose_email(
-        rendered, sender=sender, manager=manager, message_id=message_id, now=local_now
+        rendered, sender=sender, manager=manager, message_id=message_id, now=week.local_now
     )
-    result = await ctx.mailer.send(OutgoingMail(manager.email, week, message_id, message))
+    result = await ctx.mailer.send(OutgoingMail(manager.email, week.week, message_id, message))
     return replace(outcome, email=EmailOutcome(result.message_id, sent=result.sent))
 
 
@@ -188,6 +193,11 @@ async def zone_of(manager: Manager, connector: CalendarConnector, settings: Sett
     if manager.timezone:
         return ZoneInfo(manager.timezone)
     return await connector.timezone(manager.email) or ZoneInfo(settings.timezone)
+
+
+def fallback_zone(manager: Manager, settings: Settings) -> ZoneInfo:
+    """The zone to name a week in when the calendar could not say its own."""
+    return ZoneInfo(manager.timezone or settings.timezone)
 
 
 def _held(analysis: TeamAnalysis, tz: ZoneInfo) -> dict[str, str | None]:
@@ -199,124 +209,86 @@ def _held(analysis: TeamAnalysis, tz: ZoneInfo) -> dict[str, str | None]:
     }
 
 
-class _HoldPlacer:
-    """Places one hold per overdue report, in roster order, each seeing the ones before."""
+class _Holds:
+    """Reads what :func:`service.hold_plan.plan_holds` needs, then carries its plans out."""
 
-    def __init__(
-        self,
-        manager: Manager,
-        ctx: RunContext,
-        events: Sequence[Event],
-        index: MeetingIndex,
-        *,
-        now: datetime,
-        tz: ZoneInfo,
-        week: str,
-        dry_run: bool,
-    ) -> None:
-        self.manager = manager
-        self.ctx = ctx
-        self.index = index
-        self.now = now
-        self.tz = tz
+    def __init__(self, week: ManagerWeek, ctx: RunContext, *, dry_run: bool, warn: Warn) -> None:
         self.week = week
+        self.ctx = ctx
         self.dry_run = dry_run
+        self.warn = warn
         self.placed: list[PlacedHold] = []
-        #: the agendas written into holds, by report: the digest shows the same ones
-        self.agendas: dict[str, Agenda] = {}
         self.unplaced: list[str] = []
         self.errors: list[str] = []
         self.transient = False
-        self.busy: list[Interval] = busy_intervals(events, manager.email)
 
-    async def place_all(self, analysis: TeamAnalysis) -> None:
-        policy = self.ctx.settings.policy()
-        missing = [s for s in analysis.overdue if self._existing(s) is None]
+    async def plan(
+        self, analysis: TeamAnalysis, events: Sequence[Event], index: MeetingIndex
+    ) -> tuple[HoldPlan, ...]:
+        week, ledger = self.week, self.ctx.holds_ledger
+        existing = existing_holds(week, index)
+        removed = set()
+        if ledger is not None:
+            for status in analysis.overdue:
+                email = status.report.email
+                if email not in existing and await ledger.was_placed(week.hold_key(email)):
+                    removed.add(email)
+        people = needs_slot(analysis.overdue, existing, removed)
         report_busy = (
             await self.ctx.connector.busy(
-                self.manager.email,
-                [s.report.email for s in missing],
-                self.now,
-                self.now + timedelta(days=policy.horizon_days),
-                tz=self.tz,
+                week.manager.email, people, week.now, week.horizon_end, tz=week.tz, warn=self.warn
             )
-            if missing
+            if people
             else {}
         )
-        for status in analysis.overdue:
-            existing = self._existing(status)
-            if existing is not None:
-                if self.ctx.holds_ledger is not None:
-                    await self.ctx.holds_ledger.record_placed(existing)
-                self.placed.append(
-                    replace(
-                        existing,
-                        start=existing.start.astimezone(self.tz),
-                        end=existing.end.astimezone(self.tz),
-                    )
-                )
-                continue
-            ledger = self.ctx.holds_ledger
-            key = HoldKey(self.manager.email, status.report.email, self.week)
-            if ledger is not None and await ledger.was_placed(key):
-                continue  # placed earlier this week and removed by the manager: respect that
-            theirs = report_busy.get(status.report.email) or ()
-            slot = find_slot([*self.busy, *theirs], now=self.now, policy=policy, tz=self.tz)
-            if slot is None:
-                self.unplaced.append(status.report.email)
-                continue
-            await self._place(status, slot, policy_language=self._language())
-            self.busy.append(slot)
+        return plan_holds(
+            week,
+            analysis.overdue,
+            busy=busy_intervals(events, week.manager.email),
+            report_busy=report_busy,
+            existing=existing,
+            removed=removed,
+        )
 
-    def _language(self) -> str:
-        return self.manager.language or self.ctx.settings.language
+    async def carry_out(self, plans: Sequence[HoldPlan], agendas: Mapping[str, Agenda]) -> None:
+        ledger = self.ctx.holds_ledger
+        for plan in plans:
+            if plan.action is HoldAction.KEEP and plan.existing is not None:
+                if ledger is not None:
+                    await ledger.record_placed(plan.existing)
+                self.placed.append(plan.existing)
+            elif plan.action is HoldAction.PLACE and plan.slot is not None:
+                await self._place(plan, plan.slot, agendas[plan.status.report.email])
+            elif plan.action is HoldAction.UNPLACED:
+                self.unplaced.append(plan.status.report.email)
 
-    def _existing(self, status: ReportStatus) -> PlacedHold | None:
-        """This week's hold for the report, when an earlier run placed it already."""
-        key = HoldKey(self.manager.email, status.report.email, self.week)
-        holds = self.index.holds_for(key.manager, key.report)  # live holds, any week
-        event = next((e for e in holds if e.hold_key == key), None)
-        if event is None:
-            return None
-        return PlacedHold(key, event.start, event.end, created=False, link=event.link)
-
-    async def _place(self, status: ReportStatus, slot: Interval, *, policy_language: str) -> None:
-        settings = self.ctx.settings
-        key = HoldKey(self.manager.email, status.report.email, self.week)
-        policy = settings.policy()
-        agenda = build_agenda(status, week=self.week, language=policy_language, policy=policy)
-        self.agendas[status.report.email] = agenda
+    async def _place(self, plan: HoldPlan, slot: Interval, agenda: Agenda) -> None:
+        week, settings = self.week, self.ctx.settings
         title, description = hold_texts(
-            self.manager,
-            status.report,
-            status,
-            week=self.week,
-            language=policy_language,
-            policy=policy,
-            agenda=agenda,
+            week.manager, plan.status, agenda=agenda, policy=week.policy
         )
         request = HoldRequest(
-            key=key,
-            start=slot.start.astimezone(self.tz),
-            end=slot.end.astimezone(self.tz),
+            key=plan.key,
+            start=slot.start,
+            end=slot.end,
             title=title,
             description=description,
-            stamp=self.now,
+            stamp=week.now,
             invite_report=settings.holds.invite_report,
-            timezone=str(self.tz),
+            timezone=str(week.tz),
         )
         if self.dry_run:
             # in a dry run "created" means "would be created"
-            self.placed.append(PlacedHold(key, request.start, request.end, created=True))
+            self.placed.append(PlacedHold(plan.key, request.start, request.end, created=True))
             return
         try:
-            hold = await self.ctx.connector.create_hold(self.manager.email, request)
+            hold = await self.ctx.connector.create_hold(week.manager.email, request)
         except KindlyError as exc:
-            self.errors.append(f"hold for {status.report.email}: {exc}")
+            self.errors.append(f"hold for {plan.status.report.email}: {exc}")
             self.transient = self.transient or exc.transient
             return
         placed = replace(
-            hold, start=hold.start.astimezone(self.tz), end=hold.end.astimezone(self.tz)
+            hold, start=hold.start.astimezone(week.tz), end=hold.end.astimezone(week.tz)
         )
         if self.ctx.holds_ledger is not None:
             await self.ctx.holds_ledger.record_placed(placed)

@@ -1,4 +1,4 @@
-"""The roster file (DESIGN.md "Roster YAML"), checked node by node.
+"""The roster file (its format is in the README), checked node by node.
 
 Parsing keeps YAML's node marks so that every problem is reported with the
 file and line to fix, all of them at once, instead of the first traceback.

@@ -92,6 +92,9 @@ class EmailSettings(_Section):
     backend: Literal["file", "smtp", "graph"] = "file"
     from_: EmailStr = Field(default="kindly@localhost.localdomain", alias="from")
     outbox_dir: Path = Path("outbox")
+    #: messages per minute per sender mailbox (Exchange Online: 30); SMTP shares the count
+    #: through Redis, Graph paces each process
+    send_per_minute: int = Field(default=30, ge=1)
 
 
 class SmtpSettings(_Section):
@@ -106,16 +109,15 @@ class SmtpSettings(_Section):
 
 
 class WorkerConfig(_Section):
+    """The worker's one config root (``KINDLY_WORKER__*``); ``kindly worker`` and
+    ``arq service.worker.WorkerSettings`` derive the arq worker from it at start."""
+
     job_timeout: int = Field(default=120, ge=10)
     max_jobs: int = Field(default=10, ge=1)
+    #: arq's tries of one job (a transient failure is retried with a doubling delay)
     max_tries: int = Field(default=5, ge=1)
-
-
-class Limits(_Section):
-    """Worker tuning shared by every worker (``KINDLY_LIMITS__*``)."""
-
-    #: messages per minute per sender mailbox, shared by all workers (Exchange Online: 30)
-    send_per_minute: int = Field(default=30, ge=1)
+    #: runs of one digest (crashes included) before it is marked failed; 0 = 3 x max_tries
+    max_attempts: int = Field(default=0, ge=0)
     #: seconds between planner runs
     plan_every_seconds: float = Field(default=900.0, gt=0)
     #: jobs start spread over this many seconds (per manager, deterministic)
@@ -123,10 +125,30 @@ class Limits(_Section):
     #: first retry delay after a transient failure; doubles each try up to the maximum
     retry_base_seconds: float = Field(default=30.0, ge=0)
     retry_max_seconds: float = Field(default=900.0, ge=0)
-    #: runs of one digest (crashes included) before it is marked failed; 0 = 3 x max_tries
-    max_attempts: int = Field(default=0, ge=0)
     #: on SIGTERM, seconds a running job gets to finish before it is handed back
     shutdown_grace_seconds: int = Field(default=25, ge=0)
+
+    @property
+    def attempts(self) -> int:
+        """Runs of one digest before it is failed for good."""
+        return self.max_attempts or 3 * self.max_tries
+
+
+#: settings that lived under KINDLY_LIMITS__ and moved: old name → (section, field)
+MOVED_FROM_LIMITS = {
+    "send_per_minute": ("email", "send_per_minute"),
+    **{
+        name: ("worker", name)
+        for name in (
+            "plan_every_seconds",
+            "stagger_seconds",
+            "retry_base_seconds",
+            "retry_max_seconds",
+            "max_attempts",
+            "shutdown_grace_seconds",
+        )
+    },
+}
 
 
 class HoldsSettings(_Section):
@@ -140,7 +162,7 @@ Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
 class Settings(BaseSettings):
-    """Every setting of DESIGN.md; names map to ``KINDLY_<FIELD>[__<SUB>]``."""
+    """Every setting the README lists; names map to ``KINDLY_<FIELD>[__<SUB>]``."""
 
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -161,7 +183,8 @@ class Settings(BaseSettings):
     smtp: SmtpSettings = SmtpSettings()
     redis_url: str = "redis://localhost:6379"
     worker: WorkerConfig = WorkerConfig()
-    limits: Limits = Limits()
+    #: the old home of worker tuning, read only to move each value where it lives now
+    limits: dict[str, Any] = Field(default_factory=dict, exclude=True, repr=False)
     holds: HoldsSettings = HoldsSettings()
     cadence_days: int = Field(default=14, ge=1, le=365)
     lookback_days: int = Field(default=56, ge=7, le=366)
@@ -178,6 +201,29 @@ class Settings(BaseSettings):
     )
     #: managers run at the same time by ``kindly run --once``
     concurrency: int = Field(default=8, ge=1, le=256)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_names(cls, data: Any) -> Any:
+        """``KINDLY_LIMITS__*`` still works: each value moves to the section it lives in now."""
+        if not isinstance(data, dict) or not isinstance(data.get("limits"), dict):
+            return data
+        data = dict(data)
+        for name, value in data.pop("limits").items():
+            if name not in MOVED_FROM_LIMITS:
+                raise ValueError(f"KINDLY_LIMITS__{name.upper()}: unknown setting; remove it")
+            section, field = MOVED_FROM_LIMITS[name]
+            current = data.get(section)
+            merged = dict(current) if isinstance(current, dict) else {}
+            if field in merged:
+                raise ValueError(
+                    f"KINDLY_LIMITS__{name.upper()} and KINDLY_{section.upper()}__"
+                    f"{field.upper()} are both set; keep only KINDLY_{section.upper()}__"
+                    f"{field.upper()}"
+                )
+            merged[field] = value
+            data[section] = merged
+        return data
 
     @model_validator(mode="after")
     def _working_hours(self) -> Settings:
@@ -236,6 +282,8 @@ def _describe(exc: ValidationError) -> Iterator[str]:
             yield f"settings: {message}"
             continue
         variable = ENV_PREFIX + "__".join(part.upper().rstrip("_") for part in loc)
+        if len(loc) == 2 and MOVED_FROM_LIMITS.get(loc[1]) == (loc[0], loc[1]):
+            variable += f" (or KINDLY_LIMITS__{loc[1].upper()})"
         if error["type"] == "extra_forbidden":
             yield f"{variable}: unknown setting; remove it or check its spelling"
             continue

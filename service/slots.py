@@ -26,7 +26,8 @@ _TICK = timedelta(microseconds=1)
 def find_slot(
     busy: Sequence[Interval], *, now: datetime, policy: Policy, tz: ZoneInfo
 ) -> Interval | None:
-    """The earliest slot for a hold (DESIGN.md "Holds"), in ``tz``; None when the horizon is full.
+    """The earliest slot for a hold (docs/design.md "Holds"), in ``tz``; None when the
+    horizon is full.
 
     Jumps from one busy interval's end to the next candidate, so the cost grows
     with the number of busy intervals, not with the minutes in the horizon.

@@ -1,15 +1,21 @@
-"""Builds the configured connector, mailer and roster from settings (start-up only)."""
+"""The composition root: builds the configured connector, mailer and roster from settings.
+
+The only module of ``service/`` that reaches the adapters in ``connectors/``,
+and only by name (imported when chosen), so the core depends on the ports
+alone and the two packages never import each other. When the calendar and
+the mail both go through Microsoft Graph they share one client: one token
+cache, one set of per-mailbox limits.
+"""
 
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
 from typing import Any
 
-from connectors.base import CalendarConnector
 from service.errors import ConfigError
-from service.mailer import Mailer
 from service.model import Roster
-from service.outbox import FileMailer
+from service.ports import CalendarConnector, Mailer
 from service.roster import load_roster_file
 from service.settings import Settings
 
@@ -19,34 +25,49 @@ CONNECTORS = {
     "google": "connectors.google",
     "outlook": "connectors.outlook",
 }
-#: KINDLY_EMAIL__BACKEND → (module, factory) for the backends that need more than a folder
+#: KINDLY_EMAIL__BACKEND → the module that implements it
 MAILERS = {
-    "smtp": ("service.smtp", "from_settings"),
-    "graph": ("connectors.outlook", "mailer_from_settings"),
+    "file": "connectors.mail.outbox",
+    "smtp": "connectors.mail.smtp",
+    "graph": "connectors.mail.graph",
 }
+GRAPH = "connectors.graph_http"
 
 
-def _provider(settings: Settings) -> Any:
-    return importlib.import_module(CONNECTORS[settings.calendar])
+@dataclass(frozen=True, slots=True)
+class Adapters:
+    """What one process talks to the world through; closed once, at its end."""
+
+    connector: CalendarConnector
+    mailer: Mailer
+
+    async def aclose(self) -> None:
+        await self.connector.aclose()
+        await self.mailer.aclose()
 
 
-def build_connector(settings: Settings) -> CalendarConnector:
-    connector: CalendarConnector = _provider(settings).from_settings(settings)
+def build_adapters(settings: Settings) -> Adapters:
+    shared: dict[str, Any] = {}
+    if settings.calendar == "outlook" and settings.email.backend == "graph":
+        shared["client"] = importlib.import_module(GRAPH).client_from_settings(settings)
+    return Adapters(build_connector(settings, **shared), build_mailer(settings, **shared))
+
+
+def build_connector(settings: Settings, **shared: Any) -> CalendarConnector:
+    module = importlib.import_module(CONNECTORS[settings.calendar])
+    connector: CalendarConnector = module.from_settings(settings, **shared)
     return connector
 
 
-def build_mailer(settings: Settings) -> Mailer:
+def build_mailer(settings: Settings, **shared: Any) -> Mailer:
     backend = settings.email.backend
-    if backend == "file":
-        return FileMailer(settings.email.outbox_dir)
-    module_name, factory = MAILERS[backend]
     try:
-        module = importlib.import_module(module_name)
+        module = importlib.import_module(MAILERS[backend])
     except ModuleNotFoundError:
         raise ConfigError(
             f"KINDLY_EMAIL__BACKEND={backend} is not available in this build; use file"
         ) from None
-    mailer: Mailer = getattr(module, factory)(settings)
+    mailer: Mailer = module.from_settings(settings, **shared)
     return mailer
 
 
@@ -59,5 +80,6 @@ async def load_roster(settings: Settings) -> Roster:
             "KINDLY_ROSTER_SOURCE=directory needs KINDLY_CALENDAR=google or outlook; "
             "with ics calendars use KINDLY_ROSTER_SOURCE=file"
         )
-    roster: Roster = await _provider(settings).load_directory_roster(settings)
+    module = importlib.import_module(CONNECTORS[settings.calendar])
+    roster: Roster = await module.load_directory_roster(settings)
     return roster

@@ -7,12 +7,12 @@ lives with arq's semantics:
   whose side effects are idempotent (holds by key at the provider, mail by the ledger);
 - the job id is (manager, ISO week) and results are not kept, so a finished or
   failed job never blocks the planner from queueing that digest again;
-- the planner runs at start and every ``KINDLY_LIMITS__PLAN_EVERY_SECONDS`` and
+- the planner runs at start and every ``KINDLY_WORKER__PLAN_EVERY_SECONDS`` and
   re-queues every due digest that is neither sent nor failed for good: it is also
   the reconciler for jobs lost to crashes past ``max_tries``, expiry or downtime;
 - transient failures are retried with arq's ``Retry`` and a doubling delay up to
   ``KINDLY_WORKER__MAX_TRIES``; after that the planner tries again, until
-  ``KINDLY_LIMITS__MAX_ATTEMPTS`` runs have started, then the digest is failed;
+  ``KINDLY_WORKER__MAX_ATTEMPTS`` runs have started, then the digest is failed;
 - arq's poll loop stops at the first Redis error; :class:`KindlyWorker` waits and
   polls again instead, so a Redis restart does not end the worker.
 """
@@ -27,8 +27,8 @@ import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from arq import Retry
@@ -37,15 +37,16 @@ from arq.worker import Function, Worker, func
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from connectors.base import CalendarConnector
 from service.backoff import exponential
+from service.clock import SystemClock
 from service.errors import ConfigError, KindlyError
 from service.ledger import UNREACHABLE, DigestState, RedisLedger
 from service.model import Event, HoldRequest, Interval, Manager, PlacedHold, Roster
 from service.pipeline import ManagerOutcome, RunContext, run_manager, zone_of
 from service.planner import Action, decide, hashed, job_id, local_week, stagger
-from service.settings import Limits, Settings, load_settings
-from service.wiring import build_connector, build_mailer, load_roster
+from service.ports import CalendarConnector, Clock, Warn
+from service.settings import Settings, load_settings
+from service.wiring import build_adapters, load_roster
 
 log = logging.getLogger("kindly.worker")
 QUEUE = "kindly:queue"
@@ -53,40 +54,11 @@ HEALTH_KEY = "kindly:worker:health"
 JOB = "digest"
 
 
-class Clock(Protocol):
-    def now(self) -> datetime: ...
-
-
-@dataclass(frozen=True, slots=True)
-class SystemClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class FixedClock:
-    at: datetime
-
-    def now(self) -> datetime:
-        return self.at
-
-
-@dataclass(frozen=True, slots=True)
-class OffsetClock:
-    """Starts at ``anchor`` and runs at real speed (``kindly worker --now``)."""
-
-    anchor: datetime
-    started: float = field(default_factory=time.monotonic)
-
-    def now(self) -> datetime:
-        return self.anchor + timedelta(seconds=time.monotonic() - self.started)
-
-
 # Provider calls made by the current job (one Counter per job task).
 _calls: contextvars.ContextVar[Counter[str]] = contextvars.ContextVar("kindly_calls")
 
 
-class CountingConnector:
+class CountingConnector(CalendarConnector):
     """Counts the provider calls each job makes, for its log line."""
 
     def __init__(self, inner: CalendarConnector) -> None:
@@ -102,16 +74,32 @@ class CountingConnector:
         return await self.inner.timezone(manager)
 
     async def events(
-        self, manager: str, start: datetime, end: datetime, *, tz: ZoneInfo
+        self,
+        manager: str,
+        start: datetime,
+        end: datetime,
+        *,
+        tz: ZoneInfo,
+        warn: Warn | None = None,
     ) -> Sequence[Event]:
         self._count("events")
-        return await self.inner.events(manager, start, end, tz=tz)
+        return await self.inner.events(manager, start, end, tz=tz, warn=warn)
 
     async def busy(
-        self, manager: str, people: Sequence[str], start: datetime, end: datetime, *, tz: ZoneInfo
+        self,
+        manager: str,
+        people: Sequence[str],
+        start: datetime,
+        end: datetime,
+        *,
+        tz: ZoneInfo,
+        warn: Warn | None = None,
     ) -> Mapping[str, Sequence[Interval] | None]:
         self._count("busy")
-        return await self.inner.busy(manager, people, start, end, tz=tz)
+        return await self.inner.busy(manager, people, start, end, tz=tz, warn=warn)
+
+    def scopes(self) -> tuple[str, ...]:
+        return self.inner.scopes()
 
     async def create_hold(self, manager: str, hold: HoldRequest) -> PlacedHold:
         self._count("create_hold")
@@ -126,7 +114,6 @@ class WorkerState:
     """What ``on_startup`` builds once and every job shares."""
 
     settings: Settings
-    limits: Limits
     roster: Roster
     run: RunContext
     ledger: RedisLedger
@@ -137,10 +124,6 @@ class WorkerState:
     def manager(self, key: str) -> Manager | None:
         """The roster's manager whose hashed address is ``key``."""
         return next((m for m in self.roster.managers if hashed(m.email) == key), None)
-
-    @property
-    def max_attempts(self) -> int:
-        return self.limits.max_attempts or 3 * self.settings.worker.max_tries
 
     async def zone(self, manager: Manager) -> ZoneInfo:
         if manager.email not in self.zones:
@@ -158,14 +141,14 @@ def _log(event: str, **fields: Any) -> None:
 async def on_startup(ctx: dict[str, Any]) -> None:
     """Build settings, roster, connector, mailer and ledger once; start the planner."""
     settings: Settings = ctx.get("settings") or load_settings()
-    limits: Limits = ctx.get("limits") or settings.limits
     clock: Clock = ctx.get("clock") or SystemClock()
     roster = await load_roster(settings)
     redis: Redis = Redis.from_url(settings.redis_url, socket_connect_timeout=5)
     ledger = RedisLedger(redis)
-    connector = CountingConnector(build_connector(settings))
-    run = RunContext(settings, connector, build_mailer(settings), holds_ledger=ledger)
-    state = WorkerState(settings, limits, roster, run, ledger, clock)
+    adapters = build_adapters(settings)
+    connector = CountingConnector(adapters.connector)
+    run = RunContext(settings, connector, adapters.mailer, holds_ledger=ledger)
+    state = WorkerState(settings, roster, run, ledger, clock)
     ctx["kindly"] = state
     _log("worker_started", managers=len(roster.managers), now=clock.now().isoformat())
     if ctx.get("burst"):
@@ -217,11 +200,11 @@ async def plan(ctx: dict[str, Any]) -> PlanSummary:
             hour=state.settings.digest_hour,
             settled=record.settled,
             attempts=tries,
-            max_attempts=state.max_attempts,
+            max_attempts=state.settings.worker.attempts,
         )
         counts[decision.action] += 1
         if decision.action is Action.ENQUEUE:
-            window = 0.0 if ctx.get("burst") else state.limits.stagger_seconds
+            window = 0.0 if ctx.get("burst") else state.settings.worker.stagger_seconds
             delay = stagger(manager.email, window)
             job = await pool.enqueue_job(
                 JOB,
@@ -255,7 +238,7 @@ async def _planner_loop(ctx: dict[str, Any]) -> None:
             await plan(ctx)
         except (KindlyError, RedisError, *UNREACHABLE) as exc:
             log.warning("planner run skipped: %s", exc)
-        await asyncio.sleep(state.limits.plan_every_seconds)
+        await asyncio.sleep(state.settings.worker.plan_every_seconds)
 
 
 # the job
@@ -322,7 +305,7 @@ async def _settle(state: WorkerState, result: ManagerOutcome, week: str, *, job_
 
 
 def _delay(state: WorkerState, job_try: int) -> float:
-    limits = state.limits
+    limits = state.settings.worker
     return exponential(job_try, base=limits.retry_base_seconds, cap=limits.retry_max_seconds)
 
 
@@ -370,7 +353,6 @@ def redis_settings(settings: Settings, *, patient: bool) -> RedisSettings:
 
 def create_worker(
     settings: Settings,
-    limits: Limits,
     *,
     clock: Clock | None = None,
     burst: bool = False,
@@ -378,61 +360,51 @@ def create_worker(
 ) -> KindlyWorker:
     """The worker ``kindly worker`` runs (and tests drive in-process)."""
     return KindlyWorker(
-        functions=[digest_function(settings)],
-        queue_name=QUEUE,
-        redis_settings=redis_settings(settings, patient=not burst),
+        **worker_options(settings, patient=not burst),
         burst=burst,
-        on_startup=on_startup,
-        on_shutdown=on_shutdown,
         handle_signals=handle_signals,
-        job_completion_wait=limits.shutdown_grace_seconds,
-        max_jobs=settings.worker.max_jobs,
-        job_timeout=settings.worker.job_timeout,
-        max_tries=settings.worker.max_tries,
-        keep_result=0,
-        health_check_interval=30,
-        health_check_key=HEALTH_KEY,
-        ctx={"settings": settings, "limits": limits, "clock": clock, "burst": burst},
+        ctx={"settings": settings, "clock": clock, "burst": burst},
     )
 
 
-def _boot_settings() -> Settings:
-    """Settings for ``arq service.worker.WorkerSettings``; on_startup reports bad ones."""
+def worker_options(settings: Settings, *, patient: bool = True) -> dict[str, Any]:
+    """arq's options, every one derived from KINDLY_WORKER__* (and KINDLY_REDIS_URL)."""
+    config = settings.worker
+    return {
+        "functions": [digest_function(settings)],
+        "queue_name": QUEUE,
+        "redis_settings": redis_settings(settings, patient=patient),
+        "on_startup": on_startup,
+        "on_shutdown": on_shutdown,
+        "job_completion_wait": config.shutdown_grace_seconds,
+        "max_jobs": config.max_jobs,
+        "job_timeout": config.job_timeout,
+        "max_tries": config.max_tries,
+        "keep_result": 0,  # a kept result would block the (manager, week) job id
+        "health_check_interval": 30,
+        "health_check_key": HEALTH_KEY,
+    }
+
+
+def __getattr__(name: str) -> Any:
+    """``arq service.worker.WorkerSettings``: arq looks the class up when it starts, and only
+    then are the settings read (nothing reads the environment when this module is imported).
+    Bad settings are reported by ``on_startup``, which loads them again."""
+    if name != "WorkerSettings":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     try:
-        return load_settings()
+        settings = load_settings()
     except ConfigError:
-        return Settings.model_construct()
-
-
-_boot = _boot_settings()
-
-
-class WorkerSettings:
-    """For ``arq service.worker.WorkerSettings``; ``kindly worker`` is the same worker."""
-
-    functions = (digest_function(_boot),)
-    queue_name = QUEUE
-    redis_settings = redis_settings(_boot, patient=True)
-    on_startup = on_startup
-    on_shutdown = on_shutdown
-    max_jobs = _boot.worker.max_jobs
-    job_timeout = _boot.worker.job_timeout
-    max_tries = _boot.worker.max_tries
-    keep_result = 0
-    health_check_interval = 30
-    health_check_key = HEALTH_KEY
-    job_completion_wait = 25
+        settings = Settings.model_construct()
+    return type("WorkerSettings", (), worker_options(settings))
 
 
 __all__ = [
     "DigestState",
-    "FixedClock",
     "KindlyWorker",
-    "OffsetClock",
-    "SystemClock",
-    "WorkerSettings",
     "create_worker",
     "digest",
     "plan",
+    "worker_options",
     "zone_of",
 ]

@@ -1,4 +1,4 @@
-"""``kindly worker`` and ``kindly status`` (DESIGN.md "CLI"); service/cli.py registers them.
+"""``kindly worker`` and ``kindly status`` (README "Commands"); service/cli.py registers them.
 
 Kept apart from service/cli.py so the CLI does not import arq unless these run.
 Exit status as elsewhere: 0 fine, 1 Redis or the work failed, 2 bad settings or roster.
@@ -32,13 +32,8 @@ from service.cli_support import (
 from service.errors import KindlyError
 from service.ledger import UNREACHABLE, DigestRecord, DigestState, RedisLedger
 from service.planner import due_at, local_week
-from service.settings import Limits, Settings
+from service.settings import Settings
 from service.wiring import build_connector, load_roster
-
-
-def _configuration() -> tuple[Settings, Limits]:
-    settings = settings_or_exit()
-    return settings, settings.limits
 
 
 @click.command()
@@ -49,16 +44,17 @@ def _configuration() -> tuple[Settings, Limits]:
 )
 def worker(now_given: datetime | None, burst: bool, check: bool) -> None:
     """Run the weekly digests on Redis: the planner at start and every 15 minutes, then the jobs."""
-    settings, limits = _configuration()
+    settings = settings_or_exit()
     if check:
         raise SystemExit(guarded(_check(settings)))
-    from service.worker import OffsetClock, SystemClock, create_worker
+    from service.clock import OffsetClock, SystemClock
+    from service.worker import create_worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     anchor = pinned(now_given, settings)
     clock = OffsetClock(anchor) if anchor else SystemClock()
     guarded(load_roster(settings))  # a bad roster stops here with one line, not a traceback
-    arq_worker = create_worker(settings, limits, clock=clock, burst=burst)
+    arq_worker = create_worker(settings, clock=clock, burst=burst)
     try:
         arq_worker.run()
     except (RedisError, *UNREACHABLE) as exc:
@@ -124,7 +120,7 @@ def describe(record: DigestRecord, *, now: datetime, due: datetime, tz: ZoneInfo
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per manager on stdout.")
 def status(now_given: datetime | None, as_json: bool) -> None:
     """Show this week's digests per manager: sent, pending, or failed with the reason."""
-    settings, _ = _configuration()
+    settings = settings_or_exit()
     now = pinned(now_given, settings) or datetime.now().astimezone()
     lines = guarded(_status(settings, now))
     if as_json:

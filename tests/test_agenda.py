@@ -58,7 +58,7 @@ mondays = st.dates(min_value=date(2000, 1, 3), max_value=date(2099, 12, 21)).map
 
 
 class TestOrder:
-    """Every agenda opens with the person and follows DESIGN.md's kindness-first order."""
+    """Every agenda opens with the person and follows the kindness-first order of docs/design.md."""
 
     @pytest.mark.parametrize("language", SUPPORTED_LANGUAGES)
     def test_blocks_in_kindness_first_order(self, language: str) -> None:

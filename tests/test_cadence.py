@@ -1,4 +1,4 @@
-"""Cadence analysis: held, upcoming, overdue, changes and coverage, as DESIGN.md defines them.
+"""Cadence analysis: held, upcoming, overdue, changes and coverage, as docs/design.md defines them.
 
 Times are written as offsets from a pinned "now" (Monday 2026-11-23 08:00 in
 Amsterdam) in real 24-hour days and shown in Amsterdam time, so the 56-day

@@ -1,4 +1,4 @@
-"""Coaching fidelity: every principle of DESIGN.md's coaching table shows in every demo digest.
+"""Coaching fidelity: every principle of docs/design.md's coaching table shows in every digest.
 
 Each demo manager's digest is rendered through the pipeline (dry run: no holds
 written, nothing sent) in English and in Dutch, and each principle's block is
@@ -23,9 +23,9 @@ from pathlib import Path
 import pytest
 
 from connectors.ics import from_settings
+from connectors.mail.outbox import FileMailer
 from service.digest import REFLECTIONS
 from service.i18n import SUPPORTED_LANGUAGES, translator
-from service.outbox import FileMailer
 from service.pipeline import RunContext, run_manager
 from service.roster import load_roster_file
 from service.settings import Settings

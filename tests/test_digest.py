@@ -16,20 +16,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.agenda import Agenda, build_agenda
+from service.agenda import team_agendas
 from service.cadence import Change, ChangeKind, ReportStatus, TeamAnalysis, WeekCoverage
 from service.digest import (
     REFLECTIONS,
     Digest,
     RenderedDigest,
     build_digest,
-    hold_texts,
     render_digest,
 )
 from service.digest_email import DigestEmail, compose_email, message_id_for
 from service.errors import DeliveryError
 from service.i18n import SUPPORTED_LANGUAGES
 from service.model import HoldKey, Manager, PlacedHold, Policy, Report, iso_week
+from tests.texts import digest_of, hold_text_of
 
 AMS = ZoneInfo("Europe/Amsterdam")
 NOW = datetime(2026, 11, 23, 8, tzinfo=AMS)
@@ -113,7 +113,7 @@ def sam_hold(link: str | None = "https://calendar.example.com/event?eid=1") -> P
 
 
 def digest(language: str = "en", *, team: TeamAnalysis | None = None) -> Digest:
-    return build_digest(
+    return digest_of(
         team or analysis(),
         holds={SAM.email: sam_hold()},
         agreed={SAM.email: (f"Sam drafts the rota {SCRIPT}",)},
@@ -179,7 +179,7 @@ class TestViewModel:
         assert line.note == "new on your calendar"
 
     def test_hold_links_must_be_web_links(self) -> None:
-        d = build_digest(
+        d = digest_of(
             analysis(),
             holds={SAM.email: sam_hold("javascript:alert(1)")},
             agreed={},
@@ -428,36 +428,31 @@ class TestText:
         assert "Sam [2J Bcc: x Lee" in text
 
 
-class TestAgendasFromTheHolds:
-    """The pipeline builds a held report's agenda for the hold; the digest shows that one."""
+class TestAgendasBuiltOnce:
+    """The digest shows exactly the agendas it is handed, the ones the holds carry too."""
 
-    @staticmethod
-    def sams_agenda(week: str, language: str) -> Agenda:
-        sam = next(s for s in statuses() if s.report == SAM)
-        return build_agenda(sam, week=week, language=language, policy=POLICY)
-
-    @staticmethod
-    def shown_for_sam(agenda: Agenda) -> Agenda | None:
+    def test_each_detailed_report_shows_the_agenda_it_was_given(self) -> None:
+        team = analysis()
+        agendas = team_agendas(team, week=WEEK, language="en", policy=POLICY)
         built = build_digest(
-            analysis(),
+            team,
             holds={SAM.email: sam_hold()},
             agreed={},
             policy=POLICY,
             language="en",
-            agendas={SAM.email: agenda},
+            agendas=agendas,
         )
-        (shown,) = [x.agenda for x in built.sections if x.agenda and x.agenda.report == SAM]
-        return shown
+        shown = {x.agenda.report.email: x.agenda for x in built.sections if x.agenda}
+        assert shown.keys() == agendas.keys()
+        assert all(shown[email] is agendas[email] for email in agendas)
 
-    def test_an_agenda_of_this_week_and_language_is_shown_as_given(self) -> None:
-        given_agenda = self.sams_agenda(WEEK, "en")
-        assert self.shown_for_sam(given_agenda) is given_agenda
-
-    @pytest.mark.parametrize(("week", "language"), [("2026-W47", "en"), (WEEK, "nl")])
-    def test_an_agenda_of_another_week_or_language_is_not(self, week: str, language: str) -> None:
-        stale = self.sams_agenda(week, language)
-        assert stale != self.sams_agenda(WEEK, "en")
-        assert self.shown_for_sam(stale) == self.sams_agenda(WEEK, "en")
+    def test_only_reports_due_or_with_a_one_on_one_coming_get_an_agenda(self) -> None:
+        team = analysis()
+        agendas = team_agendas(team, week=WEEK, language="en", policy=POLICY)
+        expected = {
+            s.report.email for s in team.reports if s.overdue or s.next_upcoming is not None
+        }
+        assert set(agendas) == expected
 
 
 class TestEmail:
@@ -631,11 +626,11 @@ class TestHoldTexts:
     )
     def test_titles(self, language: str, new_hire: bool, title: str) -> None:
         status = replace(statuses()[0], new_hire=new_hire)
-        got, _ = hold_texts(MARIA, SAM, status, week=WEEK, language=language, policy=POLICY)
+        got, _ = hold_text_of(MARIA, status, week=WEEK, language=language, policy=POLICY)
         assert got == title
 
     def test_description(self) -> None:
-        _, text = hold_texts(MARIA, SAM, statuses()[0], week=WEEK, language="en", policy=POLICY)
+        _, text = hold_text_of(MARIA, statuses()[0], week=WEEK, language="en", policy=POLICY)
         found = positions(
             text,
             "An invitation you can send Sam",
@@ -650,21 +645,21 @@ class TestHoldTexts:
         assert "<script" not in text
 
     def test_hold_and_digest_share_the_agenda(self) -> None:
-        _, text = hold_texts(MARIA, SAM, statuses()[0], week=WEEK, language="nl", policy=POLICY)
+        _, text = hold_text_of(MARIA, statuses()[0], week=WEEK, language="nl", policy=POLICY)
         agenda = digest("nl").sections[0].agenda
         assert agenda is not None
         for block in agenda.blocks:
             assert f"{block.title}: {block.question}" in text
 
     def test_welcome_description_reassures(self) -> None:
-        _, text = hold_texts(MARIA, ANA, statuses()[1], week=WEEK, language="nl", policy=POLICY)
+        _, text = hold_text_of(MARIA, statuses()[1], week=WEEK, language="nl", policy=POLICY)
         assert "Vertel Ana dat dit een gewoon gesprek is" in text
         assert "startdatum: ma 16 nov" in text
         assert "Afgesproken verwachtingen\n- \n- \n" in text
 
     def test_invited_report_sees_no_coaching_notes(self) -> None:
         policy = replace(POLICY, invite_report=True)
-        _, text = hold_texts(MARIA, ANA, statuses()[1], week=WEEK, language="en", policy=policy)
+        _, text = hold_text_of(MARIA, statuses()[1], week=WEEK, language="en", policy=policy)
         assert text.startswith("Hi Ana, I’ve set aside 30 minutes")
         assert "An invitation you can send" not in text
         assert "Tell Ana" not in text
@@ -694,8 +689,8 @@ class TestHoldTexts:
         report = Report(email, "Noor Bakker", start_date=date(2026, 11, 16) if new_hire else None)
         status = ReportStatus(report, 14, None, None, True, long_unmet, new_hire)
         policy = Policy(support_url=support, invite_report=invite)
-        title, text = hold_texts(
-            MARIA, report, status, week=iso_week(monday), language=language, policy=policy
+        title, text = hold_text_of(
+            MARIA, status, week=iso_week(monday), language=language, policy=policy
         )
         assert forbidden_in(title) == []
         assert forbidden_in(text) == []
@@ -708,8 +703,8 @@ class TestHoldTexts:
             status = ReportStatus(report, 14, None, None, True, long_unmet, False)
             for n in range(15):
                 week = iso_week(date(2026, 1, 5) + timedelta(weeks=n))
-                title, text = hold_texts(
-                    MARIA, report, status, week=week, language=language, policy=POLICY
+                title, text = hold_text_of(
+                    MARIA, status, week=week, language=language, policy=POLICY
                 )
                 assert forbidden_in(title + text) == [], week
 

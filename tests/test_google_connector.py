@@ -17,7 +17,6 @@ from google.auth.exceptions import TransportError
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connectors.base import CalendarConnector
 from connectors.google import GoogleConnector, from_settings, load_directory_roster
 from connectors.google_mapping import hold_body, hold_key_of, to_event
 from connectors.google_transport import Backoff, RateLimiter, Rates, translate
@@ -30,6 +29,7 @@ from service.errors import (
     RosterError,
 )
 from service.model import Event, HoldKey, HoldRequest, Response, ShowAs, Status
+from service.ports import CalendarConnector
 from service.settings import Settings
 from tests.emulators.google import KINDLY_SCOPES, Faults, GoogleEmulator
 from tests.emulators.google.faults import FaultKind

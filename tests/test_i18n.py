@@ -14,7 +14,7 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 
-from service.digest import build_digest, hold_texts, render_digest
+from service.digest import render_digest
 from service.errors import ConfigError
 from service.i18n import environment, translations, translator
 from service.model import Policy
@@ -29,6 +29,7 @@ from tests.test_digest import (
     sam_hold,
     statuses,
 )
+from tests.texts import digest_of, hold_text_of
 
 REPO = Path(__file__).resolve().parent.parent
 BABEL_CFG = REPO / "templates" / "babel.cfg"
@@ -122,17 +123,17 @@ class TestDutchDigests:
     def dutch_outputs(self) -> str:
         calm = replace(statuses()[3], report=CY)
         digests = [
-            build_digest(
+            digest_of(
                 analysis(), holds={SAM.email: sam_hold()}, agreed={}, policy=POLICY, language="nl"
             ),
-            build_digest(
+            digest_of(
                 analysis((calm,), trend=coverage(3, 2, 2, 2, 2, 2, 2, 1)),
                 holds={},
                 agreed={},
                 policy=Policy(),
                 language="nl",
             ),
-            build_digest(
+            digest_of(
                 analysis(trend=coverage(2, 2, 2, 2, 2, 2, 2, 2)),
                 holds={SAM.email: replace(sam_hold(), created=False)},
                 agreed={SAM.email: ("x",)},
@@ -146,9 +147,7 @@ class TestDutchDigests:
             parts += [out.subject, out.html, out.text]
         for status in statuses():
             for policy in (POLICY, replace(POLICY, invite_report=True)):
-                title, text = hold_texts(
-                    MARIA, status.report, status, week=WEEK, language="nl", policy=policy
-                )
+                title, text = hold_text_of(MARIA, status, week=WEEK, language="nl", policy=policy)
                 parts += [title, text]
         return "\n".join(parts)
 
@@ -165,7 +164,7 @@ class TestDutchDigests:
 
     def test_the_check_has_teeth(self) -> None:
         english = render_digest(
-            build_digest(analysis(), holds={}, agreed={}, policy=POLICY, language="en")
+            digest_of(analysis(), holds={}, agreed={}, policy=POLICY, language="en")
         ).text
         assert "Personal check-in" in english
         assert "Personal check-in" in english_fragments("Personal check-in", dutch_catalog())

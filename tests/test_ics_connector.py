@@ -18,7 +18,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.base import CalendarConnector
 from connectors.ics import IcsConnector, from_settings, hold_uid
 from service.errors import CalendarDataError
 from service.meetings import is_one_on_one
@@ -32,6 +31,7 @@ from service.model import (
     ShowAs,
     Status,
 )
+from service.ports import CalendarConnector
 from service.settings import IcsSettings, Settings
 
 CALENDARS = Path(__file__).parent / "calendars"

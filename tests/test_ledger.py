@@ -152,11 +152,32 @@ class TestRedisOutage:
 
 
 class TestLimits:
-    """Worker tuning comes from KINDLY_LIMITS__*, with a clear error for bad values."""
+    """Worker tuning lives under KINDLY_WORKER__*; the old KINDLY_LIMITS__* names still work."""
 
     def test_defaults(self, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv("KINDLY_LIMITS__SEND_PER_MINUTE", raising=False)
-        assert load_settings().limits.send_per_minute == 30
+        assert load_settings().email.send_per_minute == 30
+
+    @pytest.mark.parametrize(
+        ("old", "value", "where"),
+        [
+            ("KINDLY_LIMITS__SEND_PER_MINUTE", "12", ("email", "send_per_minute")),
+            ("KINDLY_LIMITS__STAGGER_SECONDS", "5", ("worker", "stagger_seconds")),
+            ("KINDLY_LIMITS__MAX_ATTEMPTS", "7", ("worker", "max_attempts")),
+        ],
+    )
+    def test_old_names_still_work(
+        self, monkeypatch: pytest.MonkeyPatch, old: str, value: str, where: tuple[str, str]
+    ) -> None:
+        monkeypatch.setenv(old, value)
+        section, field = where
+        assert float(getattr(getattr(load_settings(), section), field)) == float(value)
+
+    def test_old_and_new_name_together_is_an_error(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("KINDLY_LIMITS__STAGGER_SECONDS", "5")
+        monkeypatch.setenv("KINDLY_WORKER__STAGGER_SECONDS", "6")
+        with pytest.raises(KindlyError, match="keep only KINDLY_WORKER__STAGGER_SECONDS"):
+            load_settings()
 
     def test_bad_value_names_the_variable(self, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv("KINDLY_LIMITS__SEND_PER_MINUTE", "0")

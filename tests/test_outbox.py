@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from connectors.mail.outbox import FileMailer
 from service.errors import DeliveryError
-from service.mailer import Mailer, OutgoingMail
-from service.outbox import FileMailer
+from service.ports import Mailer, OutgoingMail
 
 
 def mail(manager: str = "maria@example.com", week: str = "2026-W48") -> OutgoingMail:

@@ -9,10 +9,10 @@ from email.message import EmailMessage
 
 import pytest
 
-from connectors.graph_mail import GraphMailer, SendPace, from_settings
+from connectors.mail.graph import GraphMailer, SendPace, from_settings
 from connectors.outlook import directory_roster
 from service.errors import DeliveryError
-from service.mailer import OutgoingMail
+from service.ports import OutgoingMail
 from tests.emulators.graph import CertificatePair, Fault, GraphEmulator, Organisation
 from tests.emulators.graph.limits import Counters, PublishedLimits
 from tests.emulators.graph.org import User, user_id

@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from service.cadence import ReportStatus
-from service.hold_text import hold_texts
 from service.model import Attendee, Event, HoldKey, Manager, Policy, Report, Response, Status
 from service.recap import Recap, agreed_expectations, parse_agreed, recap, untrusted
+from tests.texts import hold_text_of
 
 AMS = ZoneInfo("Europe/Amsterdam")
 NOW = datetime(2026, 11, 23, 8, tzinfo=AMS)
@@ -218,9 +218,8 @@ class TestHoldRoundTrip:
 
     @pytest.mark.parametrize("language", ["en", "nl"])
     def test_empty_hold_has_no_agreement(self, language: str) -> None:
-        _, description = hold_texts(
+        _, description = hold_text_of(
             MANAGER,
-            SAM_REPORT,
             overdue_status(),
             week="2026-W47",
             language=language,
@@ -230,9 +229,8 @@ class TestHoldRoundTrip:
 
     @pytest.mark.parametrize("language", ["en", "nl"])
     def test_filled_hold_is_read_back(self, language: str) -> None:
-        _, description = hold_texts(
+        _, description = hold_text_of(
             MANAGER,
-            SAM_REPORT,
             overdue_status(),
             week="2026-W47",
             language=language,
@@ -246,8 +244,8 @@ class TestHoldRoundTrip:
         )
 
     def test_html_rendering_of_the_hold_still_reads_back(self) -> None:
-        _, description = hold_texts(
-            MANAGER, SAM_REPORT, overdue_status(), week="2026-W47", language="en", policy=Policy()
+        _, description = hold_text_of(
+            MANAGER, overdue_status(), week="2026-W47", language="en", policy=Policy()
         )
         filled = fill_in(description, ["one thing"])
         as_html = "<div>" + "<br>".join(filled.split("\n")) + "</div>"
@@ -265,9 +263,8 @@ class TestHoldRoundTrip:
         language=st.sampled_from(["en", "nl"]),
     )
     def test_any_text_round_trips(self, items: list[str], language: str) -> None:
-        _, description = hold_texts(
+        _, description = hold_text_of(
             MANAGER,
-            SAM_REPORT,
             overdue_status(),
             week="2026-W47",
             language=language,

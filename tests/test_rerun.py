@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connectors.ics import IcsConnector
-from service.outbox import FileMailer
+from connectors.mail.outbox import FileMailer
 from service.pipeline import ManagerOutcome, RunContext, run_all
 from service.roster import load_roster_file
 from service.settings import Settings

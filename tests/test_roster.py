@@ -39,7 +39,7 @@ def problems(text: str) -> list[str]:
 
 
 class TestGoodRoster:
-    """A roster in DESIGN.md's format loads into the domain model."""
+    """A roster in the README's format loads into the domain model."""
 
     def test_fields(self) -> None:
         roster = parse_roster(GOOD, source="roster.yaml")

@@ -23,7 +23,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 class TestDefaults:
-    """With nothing set, Kindly runs the embedded default of DESIGN.md."""
+    """With nothing set, Kindly runs the embedded default (ICS demo calendars, file outbox)."""
 
     def test_design_defaults(self) -> None:
         s = load_settings()

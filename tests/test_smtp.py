@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
+from connectors.mail.smtp import SendRate, SmtpMailer, SmtpOptions, from_settings
 from service.errors import DeliveryError
 from service.ledger import DigestState, RedisLedger
-from service.mailer import OutgoingMail
+from service.ports import OutgoingMail
 from service.settings import Settings
-from service.smtp import SendRate, SmtpMailer, SmtpOptions, from_settings
 from tests.smtpd import Certificate, Fault, SmtpServer, self_signed, start_server
 
 WEEK = "2026-W48"
@@ -140,7 +140,7 @@ class TestFailures:
         mailer = _mailer(server.port, ledger)
         with pytest.raises(DeliveryError) as caught:
             await mailer.send(_mail())
-        assert (caught.value.transient, caught.value.code) == (transient, code)
+        assert (caught.value.transient, caught.value.status) == (transient, code)
         assert "127.0.0.1" in str(caught.value)
         assert server.received == []
         assert (await ledger.digest(MANAGER, WEEK)).state is not DigestState.SENT
@@ -169,7 +169,7 @@ class TestFailures:
                 await mailer.send(_mail())
         finally:
             await server.close()
-        assert (caught.value.transient, caught.value.code) == (False, 535)
+        assert (caught.value.transient, caught.value.status) == (False, 535)
 
     async def test_untrusted_certificate(
         self, certificate: Certificate, ledger: RedisLedger

@@ -14,10 +14,11 @@ import pytest
 from arq.connections import ArqRedis
 from redis.asyncio import Redis
 
+from service.clock import FixedClock
 from service.ledger import DigestState, RedisLedger
 from service.planner import hashed, job_id
-from service.settings import Limits, Settings
-from service.worker import FixedClock, create_worker
+from service.settings import Settings
+from service.worker import create_worker
 from tests.smtpd import Fault, Recorder, SmtpServer, start_server
 
 REDIS_URL = "redis://127.0.0.1:6379/11"
@@ -28,7 +29,8 @@ WEEK = "2026-W48"
 ANOUK, DANIEL, PRIYA = "anouk@example.com", "daniel@example.com", "priya@example.com"
 # arq 0.28 closes its pool with redis-py's deprecated close()
 pytestmark = pytest.mark.filterwarnings("ignore:Call to deprecated close:DeprecationWarning")
-LIMITS = Limits(retry_base_seconds=0, stagger_seconds=0, shutdown_grace_seconds=0)
+#: no waiting between retries or before jobs, in tests
+QUICK = {"retry_base_seconds": 0, "stagger_seconds": 0, "shutdown_grace_seconds": 0}
 
 
 @pytest.fixture
@@ -60,19 +62,19 @@ def _settings(org: Path, smtp: SmtpServer | None = None, **extra: Any) -> Settin
         "ics": {"dir": org / "calendars", "holds_dir": org / "holds"},
         "email": {"outbox_dir": org / "outbox"},
         "redis_url": REDIS_URL,
-        "worker": {"job_timeout": 20, "max_tries": 3},
+        "worker": {"job_timeout": 20, "max_tries": 3, **QUICK},
     }
     if smtp is not None:
         values["email"] = {"backend": "smtp", "from": "kindly@example.org"}
         values["smtp"] = {"host": "127.0.0.1", "port": smtp.port, "starttls": False, "timeout": 5}
+    worker = extra.pop("worker", {})
     values.update(extra)
+    values["worker"] = {**values["worker"], **worker}
     return Settings(**values)
 
 
-async def _burst(settings: Settings, now: datetime, limits: Limits = LIMITS) -> int:
-    worker = create_worker(
-        settings, limits, clock=FixedClock(now), burst=True, handle_signals=False
-    )
+async def _burst(settings: Settings, now: datetime) -> int:
+    worker = create_worker(settings, clock=FixedClock(now), burst=True, handle_signals=False)
     try:
         await worker.async_run()
     finally:
@@ -163,10 +165,9 @@ class TestSmtpDelivery:
         self, org: Path, redis: Redis, smtpd: SmtpServer
     ) -> None:
         smtpd.fault = Fault.DATA_4XX
-        settings = _settings(org, smtpd, worker={"job_timeout": 20, "max_tries": 1})
-        limits = Limits(retry_base_seconds=0, stagger_seconds=0, max_attempts=2)
+        settings = _settings(org, smtpd, worker={"max_tries": 1, "max_attempts": 2})
         for _ in range(3):
-            await _burst(settings, MONDAY_0800_AMSTERDAM, limits)
+            await _burst(settings, MONDAY_0800_AMSTERDAM)
         client: Redis = Redis.from_url(REDIS_URL)
         try:
             record = await RedisLedger(client).digest(ANOUK, WEEK)
@@ -222,7 +223,7 @@ class TestRedisOutage:
     """A Redis error pauses the poll loop instead of ending the worker (arq's own loop ends)."""
 
     async def test_poll_survives(self, org: Path) -> None:
-        worker = create_worker(_settings(org), LIMITS, burst=False, handle_signals=False)
+        worker = create_worker(_settings(org), burst=False, handle_signals=False)
         worker.redis_retry_seconds = 0
         dead: ArqRedis = ArqRedis(host="127.0.0.1", port=1, socket_connect_timeout=0.5)
         worker._pool = dead

@@ -21,16 +21,17 @@ from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from connectors.base import CalendarConnector
+from service.clock import OffsetClock
 from service.errors import ProviderUnavailable
 from service.model import Event, HoldRequest, Interval, PlacedHold
+from service.ports import CalendarConnector, Warn
 from service.settings import load_settings
-from service.worker import OffsetClock, WorkerState, create_worker, on_startup
+from service.worker import WorkerState, create_worker, on_startup
 
 T = TypeVar("T")
 
 
-class FaultyConnector:
+class FaultyConnector(CalendarConnector):
     """Wraps the real connector; fails and crashes as the chaos run asks."""
 
     def __init__(self, inner: CalendarConnector, *, rate: float, state_dir: Path) -> None:
@@ -62,22 +63,37 @@ class FaultyConnector:
         return await self.inner.timezone(manager)
 
     async def events(
-        self, manager: str, start: datetime, end: datetime, *, tz: ZoneInfo
+        self,
+        manager: str,
+        start: datetime,
+        end: datetime,
+        *,
+        tz: ZoneInfo,
+        warn: Warn | None = None,
     ) -> Sequence[Event]:
         if manager == self.crash_manager and self._crashes() < self.crash_times:
             self._tally("crashes")
             os.kill(os.getpid(), signal.SIGKILL)
-        return await self._call(manager, lambda: self.inner.events(manager, start, end, tz=tz))
+        return await self._call(
+            manager, lambda: self.inner.events(manager, start, end, tz=tz, warn=warn)
+        )
 
     def _crashes(self) -> int:
         path = self.state_dir / "crashes"
         return path.stat().st_size if path.exists() else 0
 
     async def busy(
-        self, manager: str, people: Sequence[str], start: datetime, end: datetime, *, tz: ZoneInfo
+        self,
+        manager: str,
+        people: Sequence[str],
+        start: datetime,
+        end: datetime,
+        *,
+        tz: ZoneInfo,
+        warn: Warn | None = None,
     ) -> Mapping[str, Sequence[Interval] | None]:
         return await self._call(
-            manager, lambda: self.inner.busy(manager, people, start, end, tz=tz)
+            manager, lambda: self.inner.busy(manager, people, start, end, tz=tz, warn=warn)
         )
 
     async def create_hold(self, manager: str, hold: HoldRequest) -> PlacedHold:
@@ -101,8 +117,7 @@ async def _startup(ctx: dict[str, Any]) -> None:
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = load_settings()
-    limits = settings.limits
-    worker = create_worker(settings, limits, clock=OffsetClock(datetime.fromisoformat(sys.argv[1])))
+    worker = create_worker(settings, clock=OffsetClock(datetime.fromisoformat(sys.argv[1])))
     worker.on_startup = _startup
     worker.run()
 

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from service.errors import DeliveryError
 from service.files import locked, write_atomically
-from service.mailer import OutgoingMail, SendResult
+from service.ports import Mailer, OutgoingMail, SendResult
+from service.settings import Settings
 
 LEDGER = "ledger.jsonl"
 #: the ledger's earlier form (one JSON object), still honoured so an upgrade resends nothing
@@ -34,7 +35,7 @@ class _WeekLedger:
     torn: bool = False
 
 
-class FileMailer:
+class FileMailer(Mailer):
     """Writes digests to a folder instead of sending them (demo, previews, audits)."""
 
     def __init__(self, outbox: Path) -> None:
@@ -139,3 +140,7 @@ def _read_old_ledger(folder: Path) -> set[str]:
     except (OSError, ValueError) as exc:
         raise _unreadable(path, exc) from None
     return set(data) if isinstance(data, dict) else set()
+
+
+def from_settings(settings: Settings) -> FileMailer:
+    return FileMailer(settings.email.outbox_dir)

@@ -26,8 +26,8 @@ from redis.asyncio import Redis
 
 from service.errors import DeliveryError, KindlyError
 from service.ledger import DigestState, RedisLedger, eval_script
-from service.mailer import OutgoingMail, SendResult
-from service.settings import Limits, Settings
+from service.ports import Mailer, OutgoingMail, SendResult
+from service.settings import Settings
 
 log = logging.getLogger("kindly.smtp")
 
@@ -94,8 +94,8 @@ class SmtpOptions:
         return self.timeout * 6
 
 
-class SmtpMailer:
-    """Implements :class:`service.mailer.Mailer` over SMTP, once per Message-ID and week."""
+class SmtpMailer(Mailer):
+    """Implements :class:`service.ports.Mailer` over SMTP, once per Message-ID and week."""
 
     def __init__(
         self,
@@ -218,7 +218,7 @@ def _translate(exc: aiosmtplib.SMTPException, o: SmtpOptions) -> DeliveryError:
         return DeliveryError(
             f"{server} refused the login ({exc.code}); check KINDLY_SMTP__USERNAME and "
             "KINDLY_SMTP__PASSWORD",
-            code=exc.code,
+            status=exc.code,
             transient=400 <= exc.code < 500,
         )
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused) and exc.recipients:
@@ -228,7 +228,7 @@ def _translate(exc: aiosmtplib.SMTPException, o: SmtpOptions) -> DeliveryError:
         hint = "it is retried" if transient else "check the sender and recipient addresses"
         return DeliveryError(
             f"{server} replied {exc.code} {exc.message.strip()[:200]}; {hint}",
-            code=exc.code,
+            status=exc.code,
             transient=transient,
         )
     if isinstance(exc, aiosmtplib.SMTPNotSupported):
@@ -251,9 +251,8 @@ def _translate(exc: aiosmtplib.SMTPException, o: SmtpOptions) -> DeliveryError:
     return DeliveryError(f"{server}: {exc}; it is retried", transient=True)
 
 
-def from_settings(settings: Settings, *, limits: Limits | None = None) -> SmtpMailer:
+def from_settings(settings: Settings) -> SmtpMailer:
     """The SMTP mailer wiring builds for KINDLY_EMAIL__BACKEND=smtp."""
-    limits = limits or settings.limits
     smtp = settings.smtp
     redis: Redis = Redis.from_url(settings.redis_url, socket_connect_timeout=5)
     sender = str(settings.email.from_)
@@ -267,5 +266,5 @@ def from_settings(settings: Settings, *, limits: Limits | None = None) -> SmtpMa
         starttls=smtp.starttls,
         timeout=smtp.timeout,
     )
-    rate = SendRate(redis, sender, per_minute=limits.send_per_minute)
+    rate = SendRate(redis, sender, per_minute=settings.email.send_per_minute)
     return SmtpMailer(options, ledger=RedisLedger(redis), rate=rate, owned=redis)

@@ -11,7 +11,7 @@ goes as MIME, so its Message-ID, both parts and inline styles arrive exactly
 as rendered.
 
 Exchange Online takes 30 messages a minute from one sender: :class:`SendPace`
-keeps this process to ``KINDLY_LIMITS__SEND_PER_MINUTE``; a 429 is still
+keeps this process to ``KINDLY_EMAIL__SEND_PER_MINUTE``; a 429 is still
 retried by the client after Retry-After.
 """
 
@@ -29,11 +29,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 from urllib.parse import quote
 
-from connectors.graph_http import GraphClient
-from connectors.outlook import client_from_settings
+from connectors.graph_http import GraphClient, client_from_settings
 from service.errors import ConnectorError, DeliveryError
-from service.mailer import OutgoingMail, SendResult
 from service.model import iso_week
+from service.ports import Mailer, OutgoingMail, SendResult
 from service.settings import Settings
 
 log = logging.getLogger("kindly.graph")
@@ -119,8 +118,8 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class GraphMailer:
-    """A :class:`service.mailer.Mailer` sending as ``sender`` with Graph's sendMail."""
+class GraphMailer(Mailer):
+    """A :class:`service.ports.Mailer` sending as ``sender`` with Graph's sendMail."""
 
     def __init__(
         self,
@@ -247,12 +246,13 @@ def _sent_since(now: datetime) -> datetime:
 
 
 def _delivery_error(exc: ConnectorError, manager: str) -> DeliveryError:
-    return DeliveryError(f"digest for {manager}: {exc}", transient=exc.transient, code=exc.status)
+    return DeliveryError(f"digest for {manager}: {exc}", transient=exc.transient, status=exc.status)
 
 
-def from_settings(settings: Settings) -> GraphMailer:
+def from_settings(settings: Settings, *, client: GraphClient | None = None) -> GraphMailer:
+    """``client``: the Graph client the calendar connector shares, when it reads Outlook."""
     return GraphMailer(
-        client_from_settings(settings),
+        client or client_from_settings(settings),
         sender=str(settings.email.from_),
-        pace=SendPace(settings.limits.send_per_minute),
+        pace=SendPace(settings.email.send_per_minute),
     )
