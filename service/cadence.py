@@ -59,6 +59,13 @@ class ReportStatus:
     changes: tuple[Change, ...] = ()
     #: cancelled 1:1s within the lookback window
     cancelled_in_lookback: int = 0
+    #: start of the first 1:1 in [now, now + lookahead): the digest's "next"
+    next_one: datetime | None = None
+    #: away on every working day of this week's window (leave, out of office): not overdue,
+    #: no hold, not counted in coverage (docs/design.md "Respecting people's time")
+    away: bool = False
+    #: when away: their first working day back, in their zone, if within the lookahead
+    back_on: date | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +90,10 @@ class TeamAnalysis:
     reports: tuple[ReportStatus, ...]
     #: the last 8 ISO weeks, oldest first, the current week last
     coverage: tuple[WeekCoverage, ...] = ()
+    #: the manager is away on every working day of this week's window: no holds at all
+    manager_away: bool = False
+    #: when away: the manager's first working day back, if within the lookahead
+    manager_back_on: date | None = None
 
     @property
     def overdue(self) -> tuple[ReportStatus, ...]:
@@ -138,6 +149,7 @@ class _History:
     held: tuple[datetime, ...]
     last_held: Event | None
     next_upcoming: Event | None
+    next_one: Event | None
 
 
 def _history(
@@ -150,15 +162,17 @@ def _history(
     )
     since = now - timedelta(days=policy.lookback_days)
     horizon_end = now + timedelta(days=policy.horizon_days)
+    lookahead_end = now + timedelta(days=max(policy.lookahead_days, policy.horizon_days))
     held = [(start, e) for start, e in ones if since <= start < now]
-    upcoming = (e for start, e in ones if now <= start < horizon_end)
+    ahead = [(start, e) for start, e in ones if now <= start < lookahead_end]
     cadence = report.cadence_days
     return _History(
         report=report,
         cadence_days=cadence if cadence is not None else policy.cadence_days,
         held=tuple(start for start, _ in held),
         last_held=held[-1][1] if held else None,
-        next_upcoming=next(upcoming, None),
+        next_upcoming=ahead[0][1] if ahead and ahead[0][0] < horizon_end else None,
+        next_one=ahead[0][1] if ahead else None,
     )
 
 
@@ -187,6 +201,7 @@ def _status(
         cancelled_in_lookback=sum(
             1 for e in scheduled if e.cancelled and since <= _utc(e.start) < now
         ),
+        next_one=history.next_one.start if history.next_one else None,
     )
 
 

@@ -213,6 +213,8 @@ class Policy:
     cadence_days: int = 14
     lookback_days: int = 56
     horizon_days: int = 7
+    #: how far ahead next 1:1s and "back on" dates are read
+    lookahead_days: int = 35
     hold_minutes: int = 30
     work_start: time = time(9, 0)
     work_end: time = time(17, 0)

@@ -51,6 +51,8 @@ class ManagerOutcome:
     week: str
     overdue: tuple[str, ...] = ()
     held: Mapping[str, str | None] = field(default_factory=dict)
+    #: report → the start (ISO, manager's zone) of the next 1:1 within the lookahead, or None
+    next: Mapping[str, str | None] = field(default_factory=dict)
     upcoming: tuple[str, ...] = ()
     holds: tuple[PlacedHold, ...] = ()
     #: overdue reports for whom no free slot was found in the horizon
@@ -74,6 +76,7 @@ class ManagerOutcome:
             "week": self.week,
             "overdue": list(self.overdue),
             "held": dict(self.held),
+            "next": dict(self.next),
             "upcoming": list(self.upcoming),
             "holds": [
                 {
@@ -143,7 +146,7 @@ async def _run(week: ManagerWeek, ctx: RunContext, *, dry_run: bool) -> ManagerO
     manager, policy = week.manager, week.policy
     warnings: list[str] = []
     events = await ctx.connector.events(
-        manager.email, week.lookback_start, week.horizon_end, tz=week.tz, warn=warnings.append
+        manager.email, week.lookback_start, week.lookahead_end, tz=week.tz, warn=warnings.append
     )
     index = MeetingIndex(events)  # the calendar bucketed by person once, not once per report
     analysis = analyse(manager, events, now=week.now, policy=policy, tz=week.tz, index=index)
@@ -167,6 +170,10 @@ async def _run(week: ManagerWeek, ctx: RunContext, *, dry_run: bool) -> ManagerO
         week=week.week,
         overdue=tuple(sorted(r.report.email for r in analysis.overdue)),
         held=_held(analysis, week.tz),
+        next={
+            s.report.email: s.next_one.astimezone(week.tz).isoformat() if s.next_one else None
+            for s in analysis.reports
+        },
         upcoming=tuple(sorted(r.report.email for r in analysis.upcoming)),
         holds=tuple(holds.placed),
         unplaced=tuple(holds.unplaced),

@@ -188,6 +188,8 @@ class Settings(BaseSettings):
     holds: HoldsSettings = HoldsSettings()
     cadence_days: int = Field(default=14, ge=1, le=365)
     lookback_days: int = Field(default=56, ge=7, le=366)
+    #: how far ahead next 1:1s and "back on" dates are read (Graph's getSchedule: < 42 days)
+    lookahead_days: int = Field(default=35, ge=7, le=41)
     work_start: time = time(9, 0)
     work_end: time = time(17, 0)
     timezone: TimeZoneName = "UTC"
@@ -246,6 +248,7 @@ class Settings(BaseSettings):
         return Policy(
             cadence_days=self.cadence_days,
             lookback_days=self.lookback_days,
+            lookahead_days=max(self.lookahead_days, self.holds.horizon_days),
             horizon_days=self.holds.horizon_days,
             hold_minutes=self.holds.duration_minutes,
             work_start=self.work_start,

@@ -60,6 +60,11 @@ class ManagerWeek:
         """Where upcoming 1:1s and holds stop."""
         return self.now + timedelta(days=self.policy.horizon_days)
 
+    @property
+    def lookahead_end(self) -> datetime:
+        """Where the calendar is read to: next 1:1s and returns from leave are seen up to here."""
+        return self.now + timedelta(days=max(self.policy.lookahead_days, self.policy.horizon_days))
+
     def hold_key(self, report: str) -> HoldKey:
         """The identity of this week's hold for ``report``: one per (manager, report, week)."""
         return HoldKey(self.manager.email, report.lower(), self.week)

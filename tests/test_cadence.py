@@ -512,3 +512,27 @@ class TestOverdueProperty:
         assert result.overdue is overdue
         assert utc(result.last_held) == (max(held) if held else None)
         assert utc(result.next_upcoming) == (min(coming) if coming else None)
+
+
+class TestNextOneOnOne:
+    """``next`` looks past the hold horizon, up to the lookahead; ``upcoming`` does not."""
+
+    def test_a_one_on_one_two_weeks_out_is_next_but_not_upcoming(self) -> None:
+        now = datetime(2026, 11, 23, 7, tzinfo=UTC)
+        report = Report("sam@example.com", "Sam Lee")
+        manager = Manager("maria@example.com", "Maria", reports=(report,))
+        later = now + timedelta(days=14)
+        meeting = Event(
+            "x",
+            later,
+            later + timedelta(minutes=30),
+            organizer=manager.email,
+            attendees=(Attendee(report.email, Response.ACCEPTED),),
+        )
+        (status,) = analyse(
+            manager, [meeting], now=now, policy=Policy(), tz=ZoneInfo("UTC")
+        ).reports
+        assert (status.next_one, status.next_upcoming) == (later, None)
+        too_far = Policy(lookahead_days=13, horizon_days=7)
+        (beyond,) = analyse(manager, [meeting], now=now, policy=too_far, tz=utc).reports
+        assert beyond.next_one is None
