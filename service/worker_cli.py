@@ -52,13 +52,16 @@ def worker(now_given: datetime | None, burst: bool, check: bool) -> None:
     settings, limits = _configuration()
     if check:
         raise SystemExit(guarded(_check(settings)))
-    from service.worker import OffsetClock, SystemClock, create_worker
+    from service.probes import serve
+    from service.worker import QUEUE, OffsetClock, SystemClock, create_worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     anchor = pinned(now_given, settings)
     clock = OffsetClock(anchor) if anchor else SystemClock()
     guarded(load_roster(settings))  # a bad roster stops here with one line, not a traceback
     arq_worker = create_worker(settings, limits, clock=clock, burst=burst)
+    # before arq waits for Redis, so /healthz answers while it does
+    arq_worker.ctx["probes"] = guarded(serve(settings, queue=QUEUE), loop=arq_worker.loop)
     try:
         arq_worker.run()
     except (RedisError, *UNREACHABLE) as exc:
