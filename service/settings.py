@@ -330,7 +330,7 @@ class _WithoutFileNames(PydanticBaseSettingsSource):
 
 def _read_secret(variable: str, path: str) -> str:
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_bytes().decode("utf-8")  # as written: no newline translation
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise ConfigError(
