@@ -42,27 +42,43 @@ REQUEST_TIMEOUT = 5.0
 
 @dataclass
 class Readiness:
-    """Why the worker is not ready, or None; the roster file is read again each time
-    (cheap), a directory roster only at start (it costs provider requests)."""
+    """Why the worker is not ready, or None. The roster file is read again when it has
+    changed since the last probe (a large one takes a while to parse, on the worker's
+    loop); a directory roster only at start (it costs provider requests)."""
 
     settings: Settings
     queue: str
     redis: Redis
     started: bool = False
+    #: the roster file's (mtime, size) at the last probe, and what loading it said then
+    _roster_seen: tuple[int, int] | None = None
+    _roster_problem: str | None = None
 
     async def reason(self) -> str | None:
         try:
             await asyncio.wait_for(self.redis.ping(), REDIS_TIMEOUT)
         except (RedisError, TimeoutError, *UNREACHABLE) as exc:
             return f"Redis is not answering ({type(exc).__name__}: {exc or 'timed out'})"
-        if self.settings.roster_source == "file":
-            try:
-                metrics.roster_loaded(await load_roster(self.settings))
-            except KindlyError as exc:
-                return f"the roster does not load: {str(exc).splitlines()[0]}"
+        if self.settings.roster_source == "file" and (problem := await self._roster()):
+            return f"the roster does not load: {problem}"
         if not self.started:
             return "the worker is starting"
         return None
+
+    async def _roster(self) -> str | None:
+        try:
+            stat = self.settings.roster_file.stat()
+            seen: tuple[int, int] | None = (stat.st_mtime_ns, stat.st_size)
+        except OSError:
+            seen = None  # load_roster says what is wrong with it
+        if seen is None or seen != self._roster_seen:
+            self._roster_seen = seen
+            try:
+                metrics.roster_loaded(await load_roster(self.settings))
+                self._roster_problem = None
+            except KindlyError as exc:
+                self._roster_problem = str(exc).splitlines()[0]
+        return self._roster_problem
 
     async def count_queued(self) -> None:
         try:
