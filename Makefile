@@ -34,7 +34,7 @@ demo-reset:
 preview: $(STAMP)
 	KINDLY_ROSTER_FILE=examples/roster.yaml KINDLY_ICS__DIR=examples/calendars \
 	KINDLY_ICS__HOLDS_DIR=$(DEMO_DIR)/holds KINDLY_EMAIL__OUTBOX_DIR=$(DEMO_DIR)/outbox \
-	$(BIN)/kindly preview --manager maria@example.com --now $(DEMO_NOW) --out digest.html
+	$(BIN)/kindly preview --manager anouk@example.com --now $(DEMO_NOW) --out digest.html
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

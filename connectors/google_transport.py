@@ -37,6 +37,7 @@ from googleapiclient.errors import Error as ClientError
 from googleapiclient.errors import HttpError
 from googleapiclient.model import JsonModel
 
+from service import metrics
 from service.backoff import equal_jitter, exponential
 from service.errors import (
     AuthFailed,
@@ -147,6 +148,7 @@ class RateLimiter:
                     self._project.append(now)
                     mine.append(now)
                     return now
+            metrics.waited("google_quota", wait)
             self._sleep(wait)
 
     def _wait(self, slots: deque[float], now: float) -> float:
@@ -265,7 +267,10 @@ class GoogleTransport:
                 raise error
             if retry_after is not None and retry_after > self._backoff.cap:
                 raise error
-            await self._sleep(self._backoff.delay(attempt, retry_after, self._rand))
+            delay = self._backoff.delay(attempt, retry_after, self._rand)
+            reason = "google_throttled" if isinstance(error, RateLimited) else "google_retry"
+            metrics.waited(reason, delay)
+            await self._sleep(delay)
         raise AssertionError("unreachable: the loop ends by returning or raising")
 
     def _execute(

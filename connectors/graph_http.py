@@ -33,6 +33,7 @@ import orjson
 import requests
 from requests.adapters import HTTPAdapter
 
+from service import metrics
 from service.backoff import exponential
 from service.errors import (
     AuthFailed,
@@ -303,7 +304,7 @@ class GraphClient:
             attempt += 1
             retryable = answer.status in TRANSIENT if resend else answer.status == 429
             if retryable and attempt < self.max_attempts:
-                await self.sleep(_delay(answer.headers, attempt))
+                await self._wait(answer.status, _delay(answer.headers, attempt))
                 continue
             raise _graph_error(answer, mailbox=mailbox, what=what, permission=permission)
 
@@ -337,6 +338,7 @@ class GraphClient:
         while pending:
             retry: list[int] = []
             waits: list[float] = []
+            statuses: set[int] = set()
             for chunk in _chunks(pending, parts):
                 answers = await self._send_batch([parts[i] for i in chunk])
                 for index, answer in zip(chunk, answers, strict=True):
@@ -347,13 +349,14 @@ class GraphClient:
                     if answer.status in TRANSIENT and attempts[index] < self.max_attempts:
                         retry.append(index)
                         waits.append(_delay(answer.headers, attempts[index]))
+                        statuses.add(answer.status)
                         continue
                     part = parts[index]
                     raise _graph_error(
                         answer, mailbox=part.mailbox, what=part.what, permission=part.permission
                     )
             if retry:
-                await self.sleep(max(waits))
+                await self._wait(429 if 429 in statuses else 503, max(waits))
             pending = retry
         return results
 
@@ -413,9 +416,14 @@ class GraphClient:
                 return _unbatch(answer.body, len(parts))
             attempt += 1
             if answer.status in TRANSIENT and attempt < self.max_attempts:
-                await self.sleep(_delay(answer.headers, attempt))
+                await self._wait(answer.status, _delay(answer.headers, attempt))
                 continue
             raise _graph_error(answer, mailbox=None, what=what, permission=parts[0].permission)
+
+    async def _wait(self, status: int, seconds: float) -> None:
+        """Wait before a retry; throttling (429) and outages are counted apart."""
+        metrics.waited("graph_throttled" if status == 429 else "graph_retry", seconds)
+        await self.sleep(seconds)
 
     async def aclose(self) -> None:
         """Idempotent: the connector and the mailer may share this client and both close it."""

@@ -48,7 +48,9 @@ class NowType(click.ParamType[datetime]):
 
 
 def pinned(given: datetime | None, settings: Settings) -> datetime | None:
-    """The ``--now`` instant made tz-aware, or None when the clock is not pinned."""
+    """The ``--now`` instant (else ``KINDLY_NOW``) made tz-aware, or None when the clock
+    is not pinned."""
+    given = given or settings.now
     if given is None:
         return None
     return given if given.tzinfo else given.replace(tzinfo=ZoneInfo(settings.timezone))
@@ -62,10 +64,11 @@ def settings_or_exit() -> Settings:
         raise SystemExit(EXIT_BAD_INPUT) from None
 
 
-def guarded(work: Coroutine[Any, Any, T]) -> T:
-    """Run the work; bad settings or roster end the command with one line each, status 2."""
+def guarded(work: Coroutine[Any, Any, T], *, loop: asyncio.AbstractEventLoop | None = None) -> T:
+    """Run the work (on ``loop`` when what it starts must outlive it); bad settings or
+    roster end the command with one line each, status 2."""
     try:
-        return asyncio.run(work)
+        return loop.run_until_complete(work) if loop is not None else asyncio.run(work)
     except (ConfigError, RosterError) as exc:
         problem(str(exc))
         raise SystemExit(EXIT_BAD_INPUT) from None

@@ -1,18 +1,22 @@
 """Settings from the environment (``KINDLY_`` prefix, ``__`` nesting, ``.env``).
 
 This is the only module that reads the environment: the CLI and the worker
-build :class:`Settings` once at start-up and pass it down.
+build :class:`Settings` once at start-up and pass it down. Every secret
+setting may instead name a file holding it, with ``_FILE`` appended
+(``KINDLY_SMTP__PASSWORD_FILE``), as container secrets are mounted.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
-from datetime import time
+from datetime import datetime, time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from dotenv import dotenv_values
 from pydantic import (
     AfterValidator,
     AliasChoices,
@@ -25,7 +29,12 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 from pydantic_settings.exceptions import SettingsError
 
 from service.errors import ConfigError
@@ -158,6 +167,14 @@ class HoldsSettings(_Section):
     invite_report: bool = False
 
 
+class MetricsSettings(_Section):
+    """``kindly worker``'s /metrics, /healthz and /readyz (service/probes.py)."""
+
+    #: unset: no endpoint is served
+    port: int | None = Field(default=None, ge=1, le=65535)
+    host: str = "127.0.0.1"
+
+
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
@@ -203,6 +220,24 @@ class Settings(BaseSettings):
     )
     #: managers run at the same time by ``kindly run --once``
     concurrency: int = Field(default=8, ge=1, le=256)
+    metrics: MetricsSettings = MetricsSettings()
+    #: pins the clock as ``--now`` does, for commands run where flags cannot be given (Procfile)
+    now: datetime | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """As pydantic-settings orders them, with the ``_FILE`` secrets after the arguments
+        (a secret given both ways is an error, so their order among the rest does not matter)."""
+        secrets = SecretFiles(settings_cls)
+        env, dotenv = _WithoutFileNames(env_settings), _WithoutFileNames(dotenv_settings)
+        return init_settings, secrets, env, dotenv, file_secret_settings
 
     @model_validator(mode="before")
     @classmethod
@@ -257,6 +292,105 @@ class Settings(BaseSettings):
             invite_report=self.holds.invite_report,
             support_url=str(self.support_url) if self.support_url else None,
         )
+
+
+#: secrets typed as plain strings (a Redis URL carries the password); SecretStr ones are found
+PLAIN_SECRETS = (("redis_url",),)
+
+
+def _mentions_secret(annotation: Any) -> bool:
+    args = getattr(annotation, "__args__", ())
+    return annotation is SecretStr or any(_mentions_secret(a) for a in args)
+
+
+def secret_settings(
+    model: type[BaseModel], prefix: tuple[str, ...] = ()
+) -> Iterator[tuple[str, ...]]:
+    """The path of every secret setting: ``("smtp", "password")``, ``("redis_url",)``."""
+    for name, info in model.model_fields.items():
+        path = (*prefix, name)
+        if path in PLAIN_SECRETS or _mentions_secret(info.annotation):
+            yield path
+        elif isinstance(info.annotation, type) and issubclass(info.annotation, _Section):
+            yield from secret_settings(info.annotation, path)
+
+
+def variable_of(path: tuple[str, ...]) -> str:
+    return ENV_PREFIX + "__".join(part.upper() for part in path)
+
+
+class SecretFiles(PydanticBaseSettingsSource):
+    """``<NAME>_FILE`` for every secret setting: the file's text, one trailing newline
+    stripped. Both forms given is an error naming the two; an unreadable file one naming
+    the variable and the path, never the content."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        # whole values come from __call__; pydantic-settings asks sources field by field
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        given = self._given()
+        found: dict[str, Any] = {}
+        for path in secret_settings(Settings):
+            variable = variable_of(path)
+            file_variable = variable + "_FILE"
+            if file_variable not in given:
+                continue
+            if variable in given:
+                raise ConfigError(f"{variable} and {file_variable} are both set; keep one of them")
+            where = found
+            for part in path[:-1]:
+                where = where.setdefault(part, {})
+            where[path[-1]] = _read_secret(file_variable, given[file_variable])
+        return found
+
+    def _given(self) -> dict[str, str]:
+        """The variables set in ``.env`` and the environment (which wins), names upper-cased."""
+        env_file = self.config.get("env_file")
+        given: dict[str, str] = {}
+        if isinstance(env_file, str) and Path(env_file).is_file():
+            dotenv = dotenv_values(env_file)
+            given.update((k.upper(), v) for k, v in dotenv.items() if v is not None)
+        given.update((k.upper(), v) for k, v in os.environ.items())
+        return given
+
+
+class _WithoutFileNames(PydanticBaseSettingsSource):
+    """Another source minus the ``<secret>_FILE`` names, which :class:`SecretFiles` reads
+    (inside a section they would be unknown settings)."""
+
+    def __init__(self, inner: PydanticBaseSettingsSource) -> None:
+        super().__init__(inner.settings_cls)
+        self.inner = inner
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self.inner.get_field_value(field, field_name)
+
+    def __call__(self) -> dict[str, Any]:
+        values = self.inner()
+        for path in secret_settings(Settings):
+            section: Any = values
+            for part in path[:-1]:
+                section = section.get(part) if isinstance(section, dict) else None
+            if isinstance(section, dict):
+                section.pop(path[-1] + "_file", None)
+        return values
+
+
+def _read_secret(variable: str, path: str) -> str:
+    try:
+        text = Path(path).read_bytes().decode("utf-8")  # as written: no newline translation
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError(
+            f"{variable}={path}: cannot read the file ({reason}); "
+            "point it at a readable file that holds the secret"
+        ) from None
+    except UnicodeDecodeError:
+        raise ConfigError(
+            f"{variable}={path}: the file is not UTF-8 text; it should hold the secret alone"
+        ) from None
+    return text.removesuffix("\n").removesuffix("\r")
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -26,6 +26,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -37,6 +38,7 @@ from arq.worker import Function, Worker, func
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from service import metrics, probes
 from service.backoff import exponential
 from service.clock import SystemClock
 from service.errors import ConfigError, KindlyError
@@ -59,19 +61,21 @@ _calls: contextvars.ContextVar[Counter[str]] = contextvars.ContextVar("kindly_ca
 
 
 class CountingConnector(CalendarConnector):
-    """Counts the provider calls each job makes, for its log line."""
+    """Counts the provider calls each job makes, for its log line and the metrics."""
 
-    def __init__(self, inner: CalendarConnector) -> None:
+    def __init__(self, inner: CalendarConnector, provider: str = "ics") -> None:
         self.inner = inner
+        self.provider = provider
 
-    def _count(self, name: str) -> None:
+    def _count(self, name: str) -> AbstractContextManager[None]:
         calls = _calls.get(None)
         if calls is not None:
             calls[name] += 1
+        return metrics.provider_request(self.provider, name)
 
     async def timezone(self, manager: str) -> ZoneInfo | None:
-        self._count("timezone")
-        return await self.inner.timezone(manager)
+        with self._count("timezone"):
+            return await self.inner.timezone(manager)
 
     async def events(
         self,
@@ -82,8 +86,8 @@ class CountingConnector(CalendarConnector):
         tz: ZoneInfo,
         warn: Warn | None = None,
     ) -> Sequence[Event]:
-        self._count("events")
-        return await self.inner.events(manager, start, end, tz=tz, warn=warn)
+        with self._count("events"):
+            return await self.inner.events(manager, start, end, tz=tz, warn=warn)
 
     async def busy(
         self,
@@ -95,15 +99,15 @@ class CountingConnector(CalendarConnector):
         tz: ZoneInfo,
         warn: Warn | None = None,
     ) -> Mapping[str, Sequence[Interval] | None]:
-        self._count("busy")
-        return await self.inner.busy(manager, people, start, end, tz=tz, warn=warn)
+        with self._count("busy"):
+            return await self.inner.busy(manager, people, start, end, tz=tz, warn=warn)
 
     def scopes(self) -> tuple[str, ...]:
         return self.inner.scopes()
 
     async def create_hold(self, manager: str, hold: HoldRequest) -> PlacedHold:
-        self._count("create_hold")
-        return await self.inner.create_hold(manager, hold)
+        with self._count("create_hold"):
+            return await self.inner.create_hold(manager, hold)
 
     async def aclose(self) -> None:
         await self.inner.aclose()
@@ -146,10 +150,11 @@ async def on_startup(ctx: dict[str, Any]) -> None:
     redis: Redis = Redis.from_url(settings.redis_url, socket_connect_timeout=5)
     ledger = RedisLedger(redis)
     adapters = build_adapters(settings)
-    connector = CountingConnector(adapters.connector)
+    connector = CountingConnector(adapters.connector, settings.calendar)
     run = RunContext(settings, connector, adapters.mailer, holds_ledger=ledger)
     state = WorkerState(settings, roster, run, ledger, clock)
     ctx["kindly"] = state
+    await probes.attach(ctx, settings, roster, queue=QUEUE)
     _log("worker_started", managers=len(roster.managers), now=clock.now().isoformat())
     if ctx.get("burst"):
         await plan(ctx)
@@ -166,6 +171,7 @@ async def on_shutdown(ctx: dict[str, Any]) -> None:
     await state.run.mailer.aclose()
     await state.run.connector.aclose()
     await state.ledger.redis.aclose()
+    await probes.detach(ctx)
 
 
 # the planner
@@ -227,6 +233,7 @@ async def plan(ctx: dict[str, Any]) -> PlanSummary:
         gave_up=counts[Action.GIVE_UP],
         done=counts[Action.DONE],
     )
+    metrics.planned({action.value: count for action, count in counts.items()})
     _log("planned", now=now.isoformat(), **asdict(summary))
     return summary
 
@@ -237,6 +244,7 @@ async def _planner_loop(ctx: dict[str, Any]) -> None:
         try:
             await plan(ctx)
         except (KindlyError, RedisError, *UNREACHABLE) as exc:
+            metrics.planner_skipped("skipped_" + type(exc).__name__)
             log.warning("planner run skipped: %s", exc)
         await asyncio.sleep(state.settings.worker.plan_every_seconds)
 
@@ -254,6 +262,7 @@ async def digest(ctx: dict[str, Any], manager_key: str, week: str) -> str:
     calls: Counter[str] = Counter()
     _calls.set(calls)
     outcome = "error"
+    metrics.job_started()
     try:
         outcome = await _digest(state, manager_key, week, job_try=int(ctx.get("job_try", 1)))
         return outcome
@@ -261,6 +270,7 @@ async def digest(ctx: dict[str, Any], manager_key: str, week: str) -> str:
         outcome = "retry"
         raise
     finally:
+        metrics.job_finished(outcome, time.monotonic() - started)
         _log(
             "job",
             manager=manager_key,
@@ -284,6 +294,7 @@ async def _digest(state: WorkerState, manager_key: str, week: str, *, job_try: i
             return "already_settled"
         await state.ledger.count_attempt(manager.email, week)
         result = await run_manager(manager, state.run, now=now)
+        metrics.holds_placed(result.holds, result.unplaced)
         return await _settle(state, result, week, job_try=job_try)
     except KindlyError as exc:  # the ledger itself is unreachable
         raise Retry(defer=_delay(state, job_try)) from exc

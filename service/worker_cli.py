@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
-from datetime import datetime
+import re
+from dataclasses import dataclass, replace
+from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 import click
@@ -30,7 +31,8 @@ from service.cli_support import (
     stderr,
 )
 from service.errors import KindlyError
-from service.ledger import UNREACHABLE, DigestRecord, DigestState, RedisLedger
+from service.ledger import TTL_SECONDS, UNREACHABLE, DigestRecord, DigestState, RedisLedger
+from service.model import iso_week
 from service.planner import due_at, local_week
 from service.settings import Settings
 from service.wiring import build_connector, load_roster
@@ -48,13 +50,16 @@ def worker(now_given: datetime | None, burst: bool, check: bool) -> None:
     if check:
         raise SystemExit(guarded(_check(settings)))
     from service.clock import OffsetClock, SystemClock
-    from service.worker import create_worker
+    from service.probes import serve
+    from service.worker import QUEUE, create_worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     anchor = pinned(now_given, settings)
     clock = OffsetClock(anchor) if anchor else SystemClock()
     guarded(load_roster(settings))  # a bad roster stops here with one line, not a traceback
     arq_worker = create_worker(settings, clock=clock, burst=burst)
+    # before arq waits for Redis, so /healthz answers while it does
+    arq_worker.ctx["probes"] = guarded(serve(settings, queue=QUEUE), loop=arq_worker.loop)
     try:
         arq_worker.run()
     except (RedisError, *UNREACHABLE) as exc:
@@ -115,14 +120,45 @@ def describe(record: DigestRecord, *, now: datetime, due: datetime, tz: ZoneInfo
     return StatusLine(record.manager, record.week, "pending", reason)
 
 
+#: how long the ledger remembers a week, for ``kindly status --week`` and the README
+KEPT_DAYS = TTL_SECONDS // 86400
+
+
+class WeekType(click.ParamType[str]):
+    """An ISO week (``2026-W47``) or a date in it (``2026-11-18``)."""
+
+    name = "WEEK"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> str:
+        text = str(value).strip()
+        week = re.fullmatch(r"(\d{4})-?W(\d{2})", text, flags=re.IGNORECASE)
+        try:
+            if week:
+                return iso_week(date.fromisocalendar(int(week[1]), int(week[2]), 1))
+            return iso_week(date.fromisoformat(text))
+        except ValueError:
+            self.fail(
+                f"{text!r} is neither an ISO week such as 2026-W47 nor a date such as 2026-11-18"
+            )
+
+
 @click.command()
 @click.option("--now", "now_given", type=NowType(), help="Pin the clock (ISO 8601).")
+@click.option(
+    "--week",
+    type=WeekType(),
+    help=f"An earlier week (2026-W47, or a date in it); the ledger keeps each week {KEPT_DAYS} "
+    "days after its last change, so this week and the two before.",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per manager on stdout.")
-def status(now_given: datetime | None, as_json: bool) -> None:
-    """Show this week's digests per manager: sent, pending, or failed with the reason."""
+def status(now_given: datetime | None, week: str | None, as_json: bool) -> None:
+    """Show this week's digests per manager (or an earlier week's): sent, pending, or failed
+    with the reason."""
     settings = settings_or_exit()
     now = pinned(now_given, settings) or datetime.now().astimezone()
-    lines = guarded(_status(settings, now))
+    lines = guarded(_status(settings, now, week))
     if as_json:
         for line in lines:
             click.echo(json.dumps(line.to_json(), ensure_ascii=True, sort_keys=True))
@@ -135,7 +171,7 @@ def status(now_given: datetime | None, as_json: bool) -> None:
     Console(highlight=False).print(table)
 
 
-async def _status(settings: Settings, now: datetime) -> list[StatusLine]:
+async def _status(settings: Settings, now: datetime, week: str | None = None) -> list[StatusLine]:
     from service.pipeline import zone_of
 
     roster = await load_roster(settings)
@@ -144,18 +180,32 @@ async def _status(settings: Settings, now: datetime) -> list[StatusLine]:
     try:
         zones = [await zone_of(m, connector, settings) for m in roster.managers]
         pairs = [
-            (m.email, local_week(now, tz)) for m, tz in zip(roster.managers, zones, strict=True)
+            (m.email, week or local_week(now, tz))
+            for m, tz in zip(roster.managers, zones, strict=True)
         ]
         records = await RedisLedger(client).digests(pairs)
     finally:
         await client.aclose()
         await connector.aclose()
-    return [
-        describe(
-            record,
-            now=now,
-            due=due_at(now, tz, day=settings.digest_day, hour=settings.digest_hour),
-            tz=tz,
-        )
-        for record, tz in zip(records, zones, strict=True)
-    ]
+    lines = []
+    for record, tz in zip(records, zones, strict=True):
+        moment = now if week is None else _inside(week, tz)
+        due = due_at(moment, tz, day=settings.digest_day, hour=settings.digest_hour)
+        line = describe(record, now=now, due=due, tz=tz)
+        forgotten = record.state is DigestState.PENDING and record.reason is None
+        if forgotten and week is not None and week < local_week(now, tz):
+            line = replace(line, reason=_FORGOTTEN)
+        lines.append(line)
+    return lines
+
+
+_FORGOTTEN = (
+    f"nothing recorded: not sent that week, or longer ago than the ledger keeps ({KEPT_DAYS} days)"
+)
+
+
+def _inside(week: str, tz: ZoneInfo) -> datetime:
+    """Noon on the Monday of ``week`` in ``tz``: an instant of that local week."""
+    year, number = week.split("-W")
+    monday = date.fromisocalendar(int(year), int(number), 1)
+    return datetime.combine(monday, time(12), tzinfo=tz)

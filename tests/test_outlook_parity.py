@@ -140,6 +140,6 @@ class TestRequestBudget:
             assert kinds["events.create"] == holds
             assert "events.list" not in kinds
             assert kinds.get("mailboxSettings", 0) <= 1
-            assert kinds["calendarView"] <= 30  # 5 events a page over the 63-day window
+            assert kinds["calendarView"] <= 40  # 5 events a page over 56 days back, 35 ahead
         # Sent Items are read once for the run, not once per digest
         assert counts[SENDER] == {"sendMail": 3, "sentItems": 1}

@@ -155,3 +155,46 @@ def _until_sent(process: subprocess.Popen[str], *, digests: int, timeout: float 
     threading.Thread(target=read, daemon=True).start()
     assert done.wait(timeout), "".join(seen)
     return "".join(seen)
+
+
+class TestStatusWeek:
+    """`kindly status --week` shows an earlier week, named as an ISO week or by a date in it."""
+
+    LATER = "2026-11-30T09:00:00+01:00"  # the week after the burst
+
+    def test_earlier_week(self, org: dict[str, str], tmp_path: Path) -> None:
+        done = _kindly("worker", "--burst", "--now", NOW, env=org, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        for week in ("2026-W48", "2026-11-25"):
+            shown = _kindly(
+                "status", "--json", "--now", self.LATER, "--week", week, env=org, cwd=tmp_path
+            )
+            assert shown.returncode == 0, shown.stderr
+            lines = [json.loads(line) for line in shown.stdout.splitlines()]
+            assert [(x["manager"], x["week"], x["state"], x["reason"]) for x in lines] == [
+                ("anouk@example.com", "2026-W48", "sent", None),
+                ("daniel@example.com", "2026-W48", "pending", FORGOTTEN),
+                ("priya@example.com", "2026-W48", "sent", None),
+            ]
+        this_week = _kindly("status", "--json", "--now", self.LATER, env=org, cwd=tmp_path)
+        assert {json.loads(line)["week"] for line in this_week.stdout.splitlines()} == {"2026-W49"}
+
+    def test_later_week_is_due(self, org: dict[str, str], tmp_path: Path) -> None:
+        shown = _kindly(
+            "status", "--json", "--now", NOW, "--week", "2026-W50", env=org, cwd=tmp_path
+        )
+        assert shown.returncode == 0, shown.stderr
+        reasons = [json.loads(line)["reason"] for line in shown.stdout.splitlines()]
+        assert reasons[0] == "due Mon 07 Dec 08:00 (Europe/Amsterdam)"
+
+    def test_bad_week(self, org: dict[str, str], tmp_path: Path) -> None:
+        shown = _kindly("status", "--week", "2026-W54", env=org, cwd=tmp_path)
+        assert shown.returncode == 2
+        assert "neither an ISO week such as 2026-W47 nor a date" in shown.stderr
+
+    def test_help_says_how_long(self, org: dict[str, str], tmp_path: Path) -> None:
+        shown = _kindly("status", "--help", env=org, cwd=tmp_path)
+        assert "keeps each week 21 days" in " ".join(shown.stdout.split())
+
+
+FORGOTTEN = "nothing recorded: not sent that week, or longer ago than the ledger keeps (21 days)"

@@ -30,6 +30,7 @@ from typing import Protocol
 from urllib.parse import quote
 
 from connectors.graph_http import GraphClient, client_from_settings
+from service import metrics
 from service.errors import ConnectorError, DeliveryError
 from service.model import iso_week
 from service.ports import Mailer, OutgoingMail, SendResult
@@ -100,6 +101,7 @@ class SendPace:
             if self._running + len(self._free_at) < self.per_minute:
                 return
             if self._free_at:
+                metrics.waited("graph_send_rate", self._free_at[0] - now)
                 await self.sleep(self._free_at[0] - now)
             else:  # every slot is a send still running: its end starts the count
                 self._finished.clear()

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import aiosmtplib
 from redis.asyncio import Redis
 
+from service import metrics
 from service.errors import DeliveryError, KindlyError
 from service.ledger import DigestState, RedisLedger, eval_script
 from service.ports import Mailer, OutgoingMail, SendResult
@@ -71,6 +72,7 @@ class SendRate:
             if wait <= 0:
                 return
             log.info("send rate reached for %s; waiting %.1f s", self.key, wait)
+            metrics.waited("smtp_send_rate", wait)
             await asyncio.sleep(wait)
 
 

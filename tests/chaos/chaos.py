@@ -33,7 +33,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -52,6 +51,7 @@ import redis
 import yaml
 
 from service.model import HoldKey
+from tests.own_redis import free_port
 from tests.smtpd import Recorder, SmtpServer, start_server
 
 REPO = Path(__file__).resolve().parents[2]
@@ -136,12 +136,6 @@ def scale_org(folder: Path, managers: int) -> list[str]:
 
 
 # the pieces this script runs
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class RedisServer:
