@@ -40,7 +40,14 @@ from tests.emulators.google.org import _expand as expand_ics
 from tests.emulators.google.org import _overlaps as overlaps
 from tests.emulators.graph import GraphEmulator, make_certificate
 from tests.emulators.graph import limits as graph_limits
-from tests.emulators.graph.org import Item, Organisation, User, roster_users, user_id
+from tests.emulators.graph.org import (
+    Item,
+    Organisation,
+    User,
+    roster_users,
+    settle_zones,
+    user_id,
+)
 from tests.emulators.graph.wire import zone as graph_zone
 
 SENDER = "digests@bench.example"
@@ -198,7 +205,10 @@ class BenchOrganisation(Organisation):
             user = org.users.setdefault(
                 email, User(user_id(email), email, email.split("@")[0].title())
             )
-            user.timezone = _header_zone(path) or user.timezone
+            declared = _header_zone(path)
+            if declared:
+                user.timezone, user.zone_given = declared, True
+        settle_zones(org.users)
         return org
 
     def calendar(self, email: str) -> icalendar.Calendar | None:

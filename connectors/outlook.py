@@ -33,11 +33,13 @@ from service.model import (
     Interval,
     Manager,
     PlacedHold,
+    ProviderWorkingTime,
     Report,
     Response,
     Roster,
     ShowAs,
     Status,
+    WorkingTime,
     interned_attendee,
 )
 from service.ports import CalendarConnector, Warn
@@ -82,6 +84,9 @@ class OutlookConnector(CalendarConnector):
     def __init__(self, client: GraphClient, *, holds_enabled: bool = True) -> None:
         self.client = client
         self.holds_enabled = holds_enabled
+        #: (manager, person) → the workingHours the last mailboxSettings or getSchedule
+        #: answer for that manager's run carried: read with the calls made anyway
+        self._working: dict[tuple[str, str], ProviderWorkingTime] = {}
 
     def scopes(self) -> tuple[str, ...]:
         """The application permissions this connector uses (``kindly check`` lists them)."""
@@ -95,8 +100,25 @@ class OutlookConnector(CalendarConnector):
             what="reading the mailbox time zone",
             permission="MailboxSettings.Read",
         )
-        zone = settings.get("timeZone") if isinstance(settings, Mapping) else None
-        return zone_named(str(zone or ""))
+        if not isinstance(settings, Mapping):
+            return None
+        self._remember(manager, manager, settings.get("workingHours"))
+        return zone_named(str(settings.get("timeZone") or ""))
+
+    async def working_hours(
+        self, manager: str, people: Sequence[str]
+    ) -> Mapping[str, ProviderWorkingTime]:
+        key = manager.lower()
+        found = {p.lower(): self._working.get((key, p.lower())) for p in people}
+        return {person: working for person, working in found.items() if working is not None}
+
+    def _remember(self, manager: str, person: str, hours: object) -> None:
+        working = working_time_from(hours)
+        key = (manager.lower(), person.lower())
+        if working is None:
+            self._working.pop(key, None)
+        else:
+            self._working[key] = working
 
     async def events(
         self,
@@ -153,7 +175,9 @@ class OutlookConnector(CalendarConnector):
         found: dict[str, Sequence[Interval] | None] = {}
         for answer in await self.client.batch(calls):
             for schedule in _schedules(answer):
-                found[str(schedule.get("scheduleId", "")).lower()] = _schedule(schedule, tz)
+                person = str(schedule.get("scheduleId", "")).lower()
+                found[person] = _schedule(schedule, tz)
+                self._remember(manager, person, schedule.get("workingHours"))
         return {person: found.get(person.lower()) for person in people}
 
     async def create_hold(self, manager: str, hold: HoldRequest) -> PlacedHold:
@@ -323,6 +347,36 @@ def to_event(item: Mapping[str, Any], owner: str, tz: ZoneInfo) -> Event:
             "report this with the event's id",
             manager=owner,
         ) from None
+
+
+_DAYS = {
+    "monday": 1,
+    "tuesday": 2,
+    "wednesday": 3,
+    "thursday": 4,
+    "friday": 5,
+    "saturday": 6,
+    "sunday": 7,
+}
+
+
+def working_time_from(hours: object) -> ProviderWorkingTime | None:
+    """Graph's ``workingHours`` (mailboxSettings, getSchedule), or None when it is missing
+    or not shaped as documented: Kindly then falls back to the settings."""
+    if not isinstance(hours, Mapping):
+        return None
+    try:
+        days = frozenset(_DAYS[str(d).lower()] for d in hours["daysOfWeek"])
+        start = time.fromisoformat(str(hours["startTime"])[:8])
+        end = time.fromisoformat(str(hours["endTime"])[:8])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not days or end <= start:
+        return None
+    zone_field = hours.get("timeZone")
+    name = zone_field.get("name") if isinstance(zone_field, Mapping) else None
+    zone = zone_named(str(name)) if name else None
+    return ProviderWorkingTime(WorkingTime(days, start, end), str(zone) if zone else None)
 
 
 def _text(value: object) -> str | None:

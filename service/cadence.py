@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from service.away import Away
 from service.meetings import MeetingIndex, stands
 from service.model import Event, Manager, Policy, Report, Response, iso_week
 from service.slots import local_instant
@@ -112,13 +113,18 @@ def analyse(
     policy: Policy,
     tz: ZoneInfo,
     index: MeetingIndex | None = None,
+    away: Mapping[str, Away] | None = None,
+    manager_away: Away | None = None,
 ) -> TeamAnalysis:
     """Who was met, who is coming up and who is overdue (docs/design.md "What counts as a
     one-on-one", "Overdue"), with the changes and coverage trend the digest reports.
 
     ``index`` is ``MeetingIndex(events)`` when the caller already has one (the
-    expectation recap uses it too); it is built here otherwise.
+    expectation recap uses it too); it is built here otherwise. ``away``: the reports
+    away this week (``service.away``), who are not overdue and not counted in this
+    week's coverage; ``manager_away`` when the manager is.
     """
+    away = away or {}
     utc_now = now.astimezone(UTC)
     meetings = MeetingIndex(events) if index is None else index
     scheduled = [meetings.scheduled(manager.email, r.email) for r in manager.reports]
@@ -127,16 +133,31 @@ def analyse(
         for r, s in zip(manager.reports, scheduled, strict=True)
     ]
     statuses = tuple(
-        _status(h, manager.email, s, now=utc_now, policy=policy, tz=tz)
+        _away(_status(h, manager.email, s, now=utc_now, policy=policy, tz=tz), away)
         for h, s in zip(histories, scheduled, strict=True)
     )
+    present = [h for h in histories if h.report.email not in away]
+    coverage = _coverage(histories, now=utc_now, tz=tz)
+    if coverage:  # this week counts only who is here; earlier weeks stay as they were
+        this_week = _coverage(present, now=utc_now, tz=tz)[-1]
+        coverage = (*coverage[:-1], this_week)
     return TeamAnalysis(
         manager=manager,
         now=now,
         tz=tz,
         reports=statuses,
-        coverage=_coverage(histories, now=utc_now, tz=tz),
+        coverage=coverage,
+        manager_away=manager_away is not None,
+        manager_back_on=manager_away.back_on if manager_away else None,
     )
+
+
+def _away(status: ReportStatus, away: Mapping[str, Away]) -> ReportStatus:
+    """Someone away this week is not overdue: no nagging, no hold."""
+    gone = away.get(status.report.email)
+    if gone is None:
+        return status
+    return replace(status, overdue=False, away=True, back_on=gone.back_on)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,22 +6,32 @@ here so every rule can be tested by tables, without a connector:
 
 - this week's hold is on the calendar already (an earlier run placed it): keep it;
 - an earlier run placed it and it is gone: the manager removed it, so leave it be;
-- otherwise the first free slot (``service.slots.find_slot``) for both people,
-  each slot booked before the next report's is looked for;
-- no slot in the horizon: the report is *unplaced*.
+- otherwise the first free slot for both people (docs/design.md "Holds"): after
+  the notice, inside both people's working hours on a working day of both (each
+  in their own zone, holidays left out), free for both, clear of the quiet
+  hours, at least the gap away from this week's other holds, on a day that has
+  fewer than the day's cap of them; each slot is booked before the next
+  report's is looked for, and holds of earlier runs of the week count;
+- no such slot: the report is *unplaced*, with the reason.
+
+A manager away this week gets no hold at all: nothing is planned.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, date, time, timedelta
 from enum import StrEnum
 
 from service.cadence import ReportStatus
 from service.meetings import MeetingIndex
 from service.model import HoldKey, Interval, PlacedHold
-from service.slots import find_slot
+from service.slots import daily, first_slot, local_instant
+from service.team_time import TeamTime
 from service.week import ManagerWeek
+from service.working_time import Person
 
 
 class HoldAction(StrEnum):
@@ -29,6 +39,13 @@ class HoldAction(StrEnum):
     PLACE = "place"  # a free slot was found: place the hold there
     RESPECT_REMOVAL = "respect_removal"  # placed earlier this week, removed by the manager
     UNPLACED = "unplaced"  # no free slot in the horizon
+
+
+class Unplaced(StrEnum):
+    """Why no slot was found, for the digest's one-line explanation."""
+
+    NO_SHARED_TIME = "no_shared_time"  # no working hours both share before the horizon ends
+    FULLY_BOOKED = "fully_booked"  # shared working hours, but none free
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +57,8 @@ class HoldPlan:
     slot: Interval | None = None
     #: the hold already there (``KEEP``), in the manager's zone
     existing: PlacedHold | None = None
+    #: why there is no slot (``UNPLACED``)
+    unplaced: Unplaced | None = None
 
 
 def existing_holds(week: ManagerWeek, index: MeetingIndex) -> dict[str, PlacedHold]:
@@ -64,18 +83,28 @@ def plan_holds(
     week: ManagerWeek,
     overdue: Sequence[ReportStatus],
     *,
-    busy: Sequence[Interval],
-    report_busy: Mapping[str, Sequence[Interval] | None],
+    team: TeamTime,
     existing: Mapping[str, PlacedHold],
     removed: Collection[str],
 ) -> tuple[HoldPlan, ...]:
     """One decision per overdue report, in the order given (roster order).
 
-    ``busy``: the manager's busy time; ``report_busy``: each report's, ``None`` or
-    absent where it cannot be read; ``existing``: :func:`existing_holds`;
-    ``removed``: reports whose hold an earlier run of this week placed (the ledger).
+    ``team``: each person's working time, busy time and absence
+    (``service.team_time``); ``existing``: :func:`existing_holds`; ``removed``:
+    reports whose hold an earlier run of this week placed (the ledger).
     """
-    booked: list[Interval] = list(busy)
+    if team.manager_away is not None:
+        return ()
+    manager = team.manager
+    policy = week.policy
+    opens = week.now + timedelta(hours=policy.notice_hours)
+    ours = [Interval(h.start, h.end) for h in existing.values()]
+    quiet = (
+        daily(policy.quiet_hours, start=opens, end=week.horizon_end, tz=week.tz)
+        if policy.quiet_hours
+        else []
+    )
+    booked: list[Interval] = list(team.busy)
     plans: list[HoldPlan] = []
     for status in overdue:
         email = status.report.email
@@ -86,14 +115,71 @@ def plan_holds(
         if email in removed:
             plans.append(HoldPlan(status, key, HoldAction.RESPECT_REMOVAL))
             continue
-        theirs = report_busy.get(email) or ()
-        slot = find_slot([*booked, *theirs], now=week.now, policy=week.policy, tz=week.tz)
+        person = team.reports.get(email) or Person(
+            email, manager.tz, manager.working, manager.country
+        )
+        shared = _shared(
+            manager.windows(opens, week.horizon_end), person.windows(opens, week.horizon_end)
+        )
+        if not shared:
+            plans.append(_unplaced(status, key, Unplaced.NO_SHARED_TIME))
+            continue
+        blocked = [
+            *booked,
+            *(team.report_busy.get(email) or ()),
+            *quiet,
+            *_apart(ours, timedelta(minutes=policy.gap_minutes)),
+            *_full_days(ours, policy.max_per_day, week),
+        ]
+        slot = first_slot(shared, blocked, minutes=policy.hold_minutes, tz=week.tz, after=opens)
         if slot is None:
-            plans.append(HoldPlan(status, key, HoldAction.UNPLACED))
+            plans.append(_unplaced(status, key, Unplaced.FULLY_BOOKED))
             continue
         booked.append(slot)
+        ours.append(slot)
         plans.append(HoldPlan(status, key, HoldAction.PLACE, slot=slot))
     return tuple(plans)
+
+
+def _unplaced(status: ReportStatus, key: HoldKey, why: Unplaced) -> HoldPlan:
+    return HoldPlan(status, key, HoldAction.UNPLACED, unplaced=why)
+
+
+def _shared(ours: Sequence[Interval], theirs: Sequence[Interval]) -> list[Interval]:
+    """Where two sorted lists of working windows overlap, sorted."""
+    found, i, j = [], 0, 0
+    while i < len(ours) and j < len(theirs):
+        start = max(ours[i].start, theirs[j].start)
+        end = min(ours[i].end, theirs[j].end)
+        if start < end:
+            found.append(Interval(start.astimezone(UTC), end.astimezone(UTC)))
+        if ours[i].end <= theirs[j].end:
+            i += 1
+        else:
+            j += 1
+    return found
+
+
+def _apart(holds: Sequence[Interval], gap: timedelta) -> list[Interval]:
+    """Around each hold, the time another one may not use: no back-to-back holds."""
+    if not gap:
+        return []
+    return [Interval(h.start - gap, h.end + gap) for h in holds]
+
+
+def _full_days(holds: Sequence[Interval], cap: int, week: ManagerWeek) -> list[Interval]:
+    """The whole of each day (manager's zone) that already has ``cap`` holds."""
+    if cap <= 0:
+        return []
+    per_day: Counter[date] = Counter(h.start.astimezone(week.tz).date() for h in holds)
+    return [
+        Interval(
+            local_instant(day, time(0), week.tz),
+            local_instant(day + timedelta(days=1), time(0), week.tz),
+        )
+        for day, count in per_day.items()
+        if count >= cap
+    ]
 
 
 def needs_slot(

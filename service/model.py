@@ -175,6 +175,25 @@ class PlacedHold:
 
 
 @dataclass(frozen=True, slots=True)
+class WorkingTime:
+    """The days and hours someone works, on their own clock (``end`` after ``start``)."""
+
+    #: ISO weekdays, 1 = Monday
+    days: frozenset[int]
+    start: time
+    end: time
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderWorkingTime:
+    """Working time as a calendar provider keeps it (Outlook's ``workingHours``), with the
+    zone its hours are in when it names one."""
+
+    working: WorkingTime
+    timezone: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Report:
     """A direct report as the roster describes them; ``email`` is lower-case."""
 
@@ -183,6 +202,13 @@ class Report:
     cadence_days: int | None = None
     start_date: date | None = None
     expectations: tuple[str, ...] = ()
+    #: part-time days and hours, in the report's zone (roster); else the provider's, else
+    #: the settings
+    working_days: frozenset[int] | None = None
+    working_hours: tuple[time, time] | None = None
+    #: ISO 3166 country with an optional subdivision (``NL``, ``US-NY``) for public holidays
+    country: str | None = None
+    timezone: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +220,9 @@ class Manager:
     timezone: str | None = None
     language: str | None = None
     reports: tuple[Report, ...] = ()
+    working_days: frozenset[int] | None = None
+    working_hours: tuple[time, time] | None = None
+    country: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +252,23 @@ class Policy:
     support_url: str | None = None
     #: ISO weekdays (1 = Monday) on which holds may be placed
     work_days: frozenset[int] = field(default_factory=lambda: frozenset({1, 2, 3, 4, 5}))
+    #: public holidays of this country (``NL``, ``US-NY``) for whom the roster names none
+    country: str | None = None
+    # The hold rules below are off in a bare Policy(); Settings().policy() turns on the
+    # product's defaults (24 h notice, 2 a day, 30 min apart, no holds over 12:00-13:00).
+    #: a hold starts this long after now at the earliest
+    notice_hours: int = 0
+    #: at most this many Kindly holds a day (manager's zone); 0: no cap
+    max_per_day: int = 0
+    #: at least this long between two Kindly holds of one week; 0: none
+    gap_minutes: int = 0
+    #: no hold overlaps this span of each day (manager's zone), e.g. lunch
+    quiet_hours: tuple[time, time] | None = None
+
+    @property
+    def working_time(self) -> WorkingTime:
+        """The organisation's default working time (``KINDLY_WORKING_DAYS``, start, end)."""
+        return WorkingTime(self.work_days, self.work_start, self.work_end)
 
 
 def iso_week(moment: datetime | date) -> str:

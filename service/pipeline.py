@@ -18,18 +18,18 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from service.agenda import Agenda, team_agendas
-from service.busy import busy_intervals
 from service.cadence import TeamAnalysis, analyse
 from service.digest import RenderedDigest, build_digest, render_digest
 from service.digest_email import compose_email, message_id_for
 from service.errors import KindlyError
-from service.hold_plan import HoldAction, HoldPlan, existing_holds, needs_slot, plan_holds
+from service.hold_plan import HoldAction, HoldPlan, existing_holds, plan_holds
 from service.hold_text import hold_texts
 from service.meetings import MeetingIndex
-from service.model import Event, HoldRequest, Interval, Manager, PlacedHold
-from service.ports import CalendarConnector, HoldLedger, Mailer, OutgoingMail, Warn
+from service.model import HoldRequest, Interval, Manager, PlacedHold
+from service.ports import CalendarConnector, HoldLedger, Mailer, OutgoingMail
 from service.recap import agreed_for_team
 from service.settings import Settings
+from service.team_time import TeamTime, team_time
 from service.week import ManagerWeek
 
 #: how many managers ``stream_all`` starts ahead of the oldest unfinished one, per slot
@@ -57,6 +57,8 @@ class ManagerOutcome:
     holds: tuple[PlacedHold, ...] = ()
     #: overdue reports for whom no free slot was found in the horizon
     unplaced: tuple[str, ...] = ()
+    #: everyone away this week (the manager too) → ISO date they are back, or None
+    away: Mapping[str, str | None] = field(default_factory=dict)
     email: EmailOutcome | None = None
     errors: tuple[str, ...] = ()
     #: problems that did not stop the run (an unusable event that was skipped)
@@ -89,6 +91,7 @@ class ManagerOutcome:
                 for hold in self.holds
             ],
             "unplaced": list(self.unplaced),
+            "away": dict(self.away),
             "email": (
                 {"message_id": self.email.message_id, "sent": self.email.sent}
                 if self.email
@@ -145,15 +148,35 @@ def _failed(week: ManagerWeek, exc: KindlyError, *, dry_run: bool) -> ManagerOut
 async def _run(week: ManagerWeek, ctx: RunContext, *, dry_run: bool) -> ManagerOutcome:
     manager, policy = week.manager, week.policy
     warnings: list[str] = []
-    events = await ctx.connector.events(
+    connector = ctx.connector
+    events = await connector.events(
         manager.email, week.lookback_start, week.lookahead_end, tz=week.tz, warn=warnings.append
     )
+    reports = [r.email for r in manager.reports]
+    report_busy = (
+        await connector.busy(
+            manager.email, reports, week.now, week.lookahead_end, tz=week.tz, warn=warnings.append
+        )
+        if reports
+        else {}
+    )
+    provider = await connector.working_hours(manager.email, [manager.email, *reports])
+    team = team_time(week, events, report_busy, provider)
     index = MeetingIndex(events)  # the calendar bucketed by person once, not once per report
-    analysis = analyse(manager, events, now=week.now, policy=policy, tz=week.tz, index=index)
+    analysis = analyse(
+        manager,
+        events,
+        now=week.now,
+        policy=policy,
+        tz=week.tz,
+        index=index,
+        away=team.away,
+        manager_away=team.manager_away,
+    )
     agendas = team_agendas(analysis, week=week.week, language=week.language, policy=policy)
-    holds = _Holds(week, ctx, dry_run=dry_run, warn=warnings.append)
+    holds = _Holds(week, ctx, dry_run=dry_run)
     if policy.holds_enabled and analysis.overdue:
-        await holds.carry_out(await holds.plan(analysis, events, index), agendas)
+        await holds.carry_out(await holds.plan(analysis, team, index), agendas)
     digest = build_digest(
         analysis,
         holds={hold.key.report: hold for hold in holds.placed},
@@ -176,7 +199,8 @@ async def _run(week: ManagerWeek, ctx: RunContext, *, dry_run: bool) -> ManagerO
         },
         upcoming=tuple(sorted(r.report.email for r in analysis.upcoming)),
         holds=tuple(holds.placed),
-        unplaced=tuple(holds.unplaced),
+        unplaced=tuple(sorted(holds.unplaced)),
+        away=team.away_by_email(),
         errors=tuple(holds.errors),
         warnings=tuple(warnings),
         transient=holds.transient,
@@ -219,18 +243,17 @@ def _held(analysis: TeamAnalysis, tz: ZoneInfo) -> dict[str, str | None]:
 class _Holds:
     """Reads what :func:`service.hold_plan.plan_holds` needs, then carries its plans out."""
 
-    def __init__(self, week: ManagerWeek, ctx: RunContext, *, dry_run: bool, warn: Warn) -> None:
+    def __init__(self, week: ManagerWeek, ctx: RunContext, *, dry_run: bool) -> None:
         self.week = week
         self.ctx = ctx
         self.dry_run = dry_run
-        self.warn = warn
         self.placed: list[PlacedHold] = []
         self.unplaced: list[str] = []
         self.errors: list[str] = []
         self.transient = False
 
     async def plan(
-        self, analysis: TeamAnalysis, events: Sequence[Event], index: MeetingIndex
+        self, analysis: TeamAnalysis, team: TeamTime, index: MeetingIndex
     ) -> tuple[HoldPlan, ...]:
         week, ledger = self.week, self.ctx.holds_ledger
         existing = existing_holds(week, index)
@@ -240,22 +263,7 @@ class _Holds:
                 email = status.report.email
                 if email not in existing and await ledger.was_placed(week.hold_key(email)):
                     removed.add(email)
-        people = needs_slot(analysis.overdue, existing, removed)
-        report_busy = (
-            await self.ctx.connector.busy(
-                week.manager.email, people, week.now, week.horizon_end, tz=week.tz, warn=self.warn
-            )
-            if people
-            else {}
-        )
-        return plan_holds(
-            week,
-            analysis.overdue,
-            busy=busy_intervals(events, week.manager.email),
-            report_busy=report_busy,
-            existing=existing,
-            removed=removed,
-        )
+        return plan_holds(week, analysis.overdue, team=team, existing=existing, removed=removed)
 
     async def carry_out(self, plans: Sequence[HoldPlan], agendas: Mapping[str, Agenda]) -> None:
         ledger = self.ctx.holds_ledger

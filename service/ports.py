@@ -16,7 +16,14 @@ from datetime import datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from service.model import Event, HoldKey, HoldRequest, Interval, PlacedHold
+from service.model import (
+    Event,
+    HoldKey,
+    HoldRequest,
+    Interval,
+    PlacedHold,
+    ProviderWorkingTime,
+)
 
 #: where a connector reports an item it skipped (one line naming the calendar, the item and why)
 Warn = Callable[[str], None]
@@ -63,6 +70,14 @@ class CalendarConnector(Protocol):
         """Place the hold once: a second call with the same key returns the
         hold already there (``created=False``) instead of adding another."""
         ...
+
+    async def working_hours(
+        self, manager: str, people: Sequence[str]
+    ) -> Mapping[str, ProviderWorkingTime]:
+        """The working days and hours the provider keeps for ``people`` (the manager among
+        them), as far as the calls already made this run told (Outlook's mailboxSettings
+        and getSchedule); never a request of its own. Empty where the provider keeps none."""
+        return {}
 
     def scopes(self) -> tuple[str, ...]:
         """The scopes or permissions used at the provider (``kindly check`` lists them)."""

@@ -20,10 +20,21 @@ from yaml.constructor import SafeConstructor
 from service.errors import RosterError
 from service.model import Manager, Report, Roster
 from service.roster_events import Entry, NotStreamable, stream_mapping
+from service.working_time import check_country, parse_days, parse_span
 
 LANGUAGES = ("en", "nl")
-MANAGER_KEYS = ("email", "name", "timezone", "language", "reports")
-REPORT_KEYS = ("email", "name", "cadence_days", "start_date", "expectations")
+#: where someone works when: for managers and reports alike
+TIME_KEYS = ("working_days", "working_hours", "country")
+MANAGER_KEYS = ("email", "name", "timezone", "language", "reports", *TIME_KEYS)
+REPORT_KEYS = (
+    "email",
+    "name",
+    "cadence_days",
+    "start_date",
+    "expectations",
+    "timezone",
+    *TIME_KEYS,
+)
 
 T = TypeVar("T")
 
@@ -208,6 +219,9 @@ class _Checker:
             timezone=timezone,
             language=language,
             reports=tuple(reports),
+            working_days=self.optional(values, "working_days", parse_days),
+            working_hours=self.optional(values, "working_hours", parse_span),
+            country=self.optional(values, "country", _country),
         )
 
     def report(self, node: yaml.Node, *, manager: str | None) -> Report | None:
@@ -235,6 +249,10 @@ class _Checker:
             cadence_days=self.optional(values, "cadence_days", _cadence),
             start_date=self.optional(values, "start_date", _start_date),
             expectations=self.optional(values, "expectations", _expectations) or (),
+            working_days=self.optional(values, "working_days", parse_days),
+            working_hours=self.optional(values, "working_hours", parse_span),
+            country=self.optional(values, "country", _country),
+            timezone=self.optional(values, "timezone", _zone),
         )
 
     def email(self, node: yaml.Node | None, parent: yaml.Node, what: str) -> str | None:
@@ -301,6 +319,12 @@ def _zone(value: Any) -> str:
             f"unknown time zone {value!r}; use an IANA name such as Europe/Amsterdam"
         ) from None
     return str(value)
+
+
+def _country(value: Any) -> str:
+    if isinstance(value, bool):
+        raise ValueError('quote the country code, as in "NO": YAML reads a bare NO as false')
+    return check_country(str(value))
 
 
 def _language(value: Any) -> str:

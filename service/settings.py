@@ -21,6 +21,7 @@ from pydantic import (
     AfterValidator,
     AliasChoices,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     EmailStr,
     Field,
@@ -32,6 +33,7 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
@@ -39,6 +41,7 @@ from pydantic_settings.exceptions import SettingsError
 
 from service.errors import ConfigError
 from service.model import Policy
+from service.working_time import check_country, parse_days, parse_span
 
 ENV_PREFIX = "KINDLY_"
 
@@ -55,6 +58,11 @@ def _zone(name: str) -> str:
 
 
 TimeZoneName = Annotated[str, AfterValidator(_zone)]
+
+
+def _country(value: object) -> str | None:
+    text = str(value).strip() if value is not None else ""
+    return check_country(text) if text else None
 
 
 class _Section(BaseModel):
@@ -160,11 +168,27 @@ MOVED_FROM_LIMITS = {
 }
 
 
+def _span(value: object) -> tuple[time, time] | None:
+    return parse_span(value, allow_empty=True)
+
+
 class HoldsSettings(_Section):
     enabled: bool = True
     duration_minutes: int = Field(default=30, ge=15, le=240)
     horizon_days: int = Field(default=7, ge=1, le=28)
     invite_report: bool = False
+    #: a hold starts this many hours after the run at the earliest (never on the digest's
+    #: own morning); 0: right away
+    min_notice_hours: int = Field(default=24, ge=0, le=168)
+    #: Kindly holds per day at most; 0: no cap
+    max_per_day: int = Field(default=2, ge=0, le=32)
+    #: minutes between two Kindly holds at least; 0: back to back allowed
+    gap_minutes: int = Field(default=30, ge=0, le=480)
+    #: no hold over this span of each day (``12:00-13:00``); empty: none
+    quiet_hours: Annotated[tuple[time, time] | None, BeforeValidator(_span)] = (
+        time(12, 0),
+        time(13, 0),
+    )
 
 
 class MetricsSettings(_Section):
@@ -209,6 +233,12 @@ class Settings(BaseSettings):
     lookahead_days: int = Field(default=35, ge=7, le=41)
     work_start: time = time(9, 0)
     work_end: time = time(17, 0)
+    #: ``mon,tue,wed,thu,fri``: the days people work unless the roster or Outlook says
+    working_days: Annotated[frozenset[int], NoDecode, BeforeValidator(parse_days)] = frozenset(
+        {1, 2, 3, 4, 5}
+    )
+    #: public holidays: ISO 3166-1 alpha-2 with an optional subdivision (NL, US-NY); empty: none
+    country: Annotated[str | None, BeforeValidator(_country)] = None
     timezone: TimeZoneName = "UTC"
     language: Literal["en", "nl"] = "en"
     digest_day: Weekday = "mon"
@@ -291,6 +321,12 @@ class Settings(BaseSettings):
             holds_enabled=self.holds.enabled,
             invite_report=self.holds.invite_report,
             support_url=str(self.support_url) if self.support_url else None,
+            work_days=self.working_days,
+            country=self.country,
+            notice_hours=self.holds.min_notice_hours,
+            max_per_day=self.holds.max_per_day,
+            gap_minutes=self.holds.gap_minutes,
+            quiet_hours=self.holds.quiet_hours,
         )
 
 

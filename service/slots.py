@@ -26,17 +26,31 @@ _TICK = timedelta(microseconds=1)
 def find_slot(
     busy: Sequence[Interval], *, now: datetime, policy: Policy, tz: ZoneInfo
 ) -> Interval | None:
-    """The earliest slot for a hold (docs/design.md "Holds"), in ``tz``; None when the
-    horizon is full.
+    """The earliest slot for a hold inside the policy's working hours in ``tz``
+    (docs/design.md "Holds"); None when the horizon is full."""
+    now = now.astimezone(UTC)
+    windows = _windows(now, now + timedelta(days=policy.horizon_days), policy, tz)
+    return first_slot(windows, busy, minutes=policy.hold_minutes, tz=tz, after=now)
+
+
+def first_slot(
+    windows: Iterable[Interval],
+    busy: Sequence[Interval],
+    *,
+    minutes: int,
+    tz: ZoneInfo,
+    after: datetime,
+) -> Interval | None:
+    """The earliest span of ``minutes`` inside one of ``windows`` (sorted, in UTC) that
+    starts on a quarter hour of the clock in ``tz`` and overlaps no busy interval.
 
     Jumps from one busy interval's end to the next candidate, so the cost grows
     with the number of busy intervals, not with the minutes in the horizon.
     """
-    now = now.astimezone(UTC)
-    length = timedelta(minutes=policy.hold_minutes)
-    blocked = _blocked(busy, after=now)
+    length = timedelta(minutes=minutes)
+    blocked = _blocked(busy, after=after.astimezone(UTC))
     index = 0
-    for window in _windows(now, now + timedelta(days=policy.horizon_days), policy, tz):
+    for window in windows:
         start = next_boundary(window.start, tz)
         while start + length <= window.end:
             # merged intervals are sorted by end as well: the first that ends after start
@@ -46,6 +60,20 @@ def find_slot(
                 continue
             return Interval(start.astimezone(tz), (start + length).astimezone(tz))
     return None
+
+
+def daily(
+    span: tuple[time, time], *, start: datetime, end: datetime, tz: ZoneInfo
+) -> list[Interval]:
+    """``span`` (say 12:00-13:00) on each day of the clock in ``tz`` from ``start`` to ``end``,
+    in UTC: the quiet hours no hold may overlap."""
+    first, last = start.astimezone(tz).date(), end.astimezone(tz).date()
+    found = []
+    day = first
+    while day <= last:
+        found.append(Interval(local_instant(day, span[0], tz), local_instant(day, span[1], tz)))
+        day += timedelta(days=1)
+    return found
 
 
 def working_windows(

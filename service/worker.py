@@ -43,7 +43,15 @@ from service.backoff import exponential
 from service.clock import SystemClock
 from service.errors import ConfigError, KindlyError
 from service.ledger import UNREACHABLE, DigestState, RedisLedger
-from service.model import Event, HoldRequest, Interval, Manager, PlacedHold, Roster
+from service.model import (
+    Event,
+    HoldRequest,
+    Interval,
+    Manager,
+    PlacedHold,
+    ProviderWorkingTime,
+    Roster,
+)
 from service.pipeline import ManagerOutcome, RunContext, run_manager, zone_of
 from service.planner import Action, decide, hashed, job_id, local_week, stagger
 from service.ports import CalendarConnector, Clock, Warn
@@ -104,6 +112,11 @@ class CountingConnector(CalendarConnector):
 
     def scopes(self) -> tuple[str, ...]:
         return self.inner.scopes()
+
+    async def working_hours(
+        self, manager: str, people: Sequence[str]
+    ) -> Mapping[str, ProviderWorkingTime]:
+        return await self.inner.working_hours(manager, people)
 
     async def create_hold(self, manager: str, hold: HoldRequest) -> PlacedHold:
         with self._count("create_hold"):

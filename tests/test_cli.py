@@ -77,8 +77,8 @@ class TestRun:
         assert ann["upcoming"] == []
         (hold,) = ann["holds"]  # type: ignore[misc]
         assert hold["report"] == "bo@example.com"
-        assert hold["start"] == "2026-11-23T09:00:00+01:00"
-        assert hold["end"] == "2026-11-23T09:30:00+01:00"
+        assert hold["start"] == "2026-11-24T09:00:00+01:00"  # 24 h after Monday 08:00
+        assert hold["end"] == "2026-11-24T09:30:00+01:00"
         assert ann["email"]["sent"] is True  # type: ignore[index]
         assert ann["errors"] == []
         assert cy["errors"] == []

@@ -13,7 +13,9 @@ from service.cadence import ReportStatus
 from service.hold_plan import HoldAction, existing_holds, needs_slot, plan_holds
 from service.meetings import MeetingIndex
 from service.model import Event, HoldKey, Interval, Manager, PlacedHold, Policy, Report
+from service.team_time import TeamTime
 from service.week import ManagerWeek
+from service.working_time import Person
 
 AMS = ZoneInfo("Europe/Amsterdam")
 #: Monday 23 November 2026, 10:00 in Amsterdam
@@ -34,6 +36,19 @@ def local(day: int, hour: int, minute: int = 0) -> datetime:
     return datetime(2026, 11, day, hour, minute, tzinfo=AMS)
 
 
+def team(
+    busy: list[Interval] | None = None, report_busy: dict[str, list[Interval]] | None = None
+) -> TeamTime:
+    """Everyone on the settings' default working time in Amsterdam; no one away."""
+    me = Person(MANAGER.email, AMS, Policy().working_time)
+    return TeamTime(
+        manager=me,
+        reports={r.email: Person(r.email, AMS, Policy().working_time) for r in REPORTS},
+        busy=busy or [],
+        report_busy=report_busy or {},
+    )
+
+
 def held(report: Report, start: datetime) -> PlacedHold:
     return PlacedHold(WEEK.hold_key(report.email), start, start + timedelta(minutes=30), False)
 
@@ -42,9 +57,7 @@ class TestDecisions:
     """Keep this week's hold, respect a removed one, book the first free slot, or say none."""
 
     def test_first_free_slots_are_booked_one_after_another(self) -> None:
-        plans = plan_holds(
-            WEEK, overdue(*REPORTS[:2]), busy=[], report_busy={}, existing={}, removed=()
-        )
+        plans = plan_holds(WEEK, overdue(*REPORTS[:2]), team=team([]), existing={}, removed=())
         assert [p.action for p in plans] == [HoldAction.PLACE, HoldAction.PLACE]
         assert [p.slot.start for p in plans if p.slot] == [local(23, 10), local(23, 10, 30)]
 
@@ -53,8 +66,7 @@ class TestDecisions:
         plans = plan_holds(
             WEEK,
             overdue(*REPORTS[:2]),
-            busy=[],
-            report_busy={},
+            team=team(),
             existing={REPORTS[0].email: there},
             removed=(),
         )
@@ -66,8 +78,7 @@ class TestDecisions:
         plans = plan_holds(
             WEEK,
             overdue(REPORTS[0]),
-            busy=[],
-            report_busy={},
+            team=team(),
             existing={},
             removed={REPORTS[0].email},
         )
@@ -78,8 +89,7 @@ class TestDecisions:
         plans = plan_holds(
             WEEK,
             overdue(REPORTS[0]),
-            busy=[],
-            report_busy={REPORTS[0].email: theirs},
+            team=team(report_busy={REPORTS[0].email: theirs}),
             existing={},
             removed=(),
         )
@@ -88,14 +98,12 @@ class TestDecisions:
 
     def test_no_free_slot_leaves_the_report_unplaced(self) -> None:
         week_long = [Interval(NOW, NOW + timedelta(days=8))]
-        plans = plan_holds(
-            WEEK, overdue(REPORTS[0]), busy=week_long, report_busy={}, existing={}, removed=()
-        )
+        plans = plan_holds(WEEK, overdue(REPORTS[0]), team=team(week_long), existing={}, removed=())
         assert [p.action for p in plans] == [HoldAction.UNPLACED]
 
     def test_plans_keep_roster_order_and_keys(self) -> None:
         plans = plan_holds(
-            WEEK, overdue(REPORTS[2], REPORTS[0]), busy=[], report_busy={}, existing={}, removed=()
+            WEEK, overdue(REPORTS[2], REPORTS[0]), team=team([]), existing={}, removed=()
         )
         assert [p.key for p in plans] == [
             HoldKey(MANAGER.email, REPORTS[2].email, "2026-W48"),
@@ -155,9 +163,7 @@ def test_planned_slots_never_overlap_each_other_or_busy_time(
     busy = [
         Interval(local(23 + d, h), local(23 + d, h) + timedelta(hours=1)) for d, h in busy_hours
     ]
-    plans = plan_holds(
-        WEEK, overdue(*REPORTS[:count]), busy=busy, report_busy={}, existing={}, removed=()
-    )
+    plans = plan_holds(WEEK, overdue(*REPORTS[:count]), team=team(busy), existing={}, removed=())
     slots = [p.slot for p in plans if p.slot is not None]
     assert len(plans) == count
     for i, slot in enumerate(slots):

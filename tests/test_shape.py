@@ -25,6 +25,9 @@ CORE = (
     "service.recap",
     "service.digest",
     "service.planner",
+    "service.working_time",
+    "service.away",
+    "service.team_time",
 )
 #: what the core may import from outside the project: computation, text and templates only
 CORE_MAY_USE = frozenset(
@@ -53,6 +56,9 @@ CORE_MAY_USE = frozenset(
         "jinja2",
         "markupsafe",
         "css_inline",
+        # public holidays, computed from rules in the installed package
+        "holidays",
+        "json",
     }
 )
 GRAPH = imports.graph()

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from connectors.ics import IcsConnector
 from connectors.mail.outbox import FileMailer
-from service.model import Event, HoldRequest, Interval, Manager, PlacedHold
+from service.model import Event, HoldRequest, Interval, Manager, PlacedHold, ProviderWorkingTime
 from service.pipeline import WINDOW_FACTOR, ManagerOutcome, RunContext, run_all, stream_all
 from service.ports import CalendarConnector, Warn
 from service.roster import load_roster_file
@@ -81,6 +81,11 @@ class GatedCalendar(CalendarConnector):
         warn: Warn | None = None,
     ) -> Mapping[str, Sequence[Interval] | None]:
         return await self.inner.busy(manager, people, start, end, tz=tz, warn=warn)
+
+    async def working_hours(
+        self, manager: str, people: Sequence[str]
+    ) -> Mapping[str, ProviderWorkingTime]:
+        return await self.inner.working_hours(manager, people)
 
     async def create_hold(self, manager: str, hold: HoldRequest) -> PlacedHold:
         return await self.inner.create_hold(manager, hold)

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from service.clock import OffsetClock
 from service.errors import ProviderUnavailable
-from service.model import Event, HoldRequest, Interval, PlacedHold
+from service.model import Event, HoldRequest, Interval, PlacedHold, ProviderWorkingTime
 from service.ports import CalendarConnector, Warn
 from service.settings import load_settings
 from service.worker import WorkerState, create_worker, on_startup
@@ -95,6 +95,11 @@ class FaultyConnector(CalendarConnector):
         return await self._call(
             manager, lambda: self.inner.busy(manager, people, start, end, tz=tz, warn=warn)
         )
+
+    async def working_hours(
+        self, manager: str, people: Sequence[str]
+    ) -> Mapping[str, ProviderWorkingTime]:
+        return await self.inner.working_hours(manager, people)
 
     async def create_hold(self, manager: str, hold: HoldRequest) -> PlacedHold:
         return await self._call(manager, lambda: self.inner.create_hold(manager, hold))

@@ -395,12 +395,7 @@ class GraphApi:
                 }
                 for i in items
             ],
-            "workingHours": {
-                "daysOfWeek": ["monday", "tuesday", "wednesday", "thursday", "friday"],
-                "startTime": "08:00:00.0000000",
-                "endTime": "17:00:00.0000000",
-                "timeZone": {"name": windows_name(person.timezone)},
-            },
+            "workingHours": working_hours(person),
         }
 
     # -- mailbox settings and directory -------------------------------------------
@@ -416,12 +411,7 @@ class GraphApi:
                 "timeZone": windows,
                 "dateFormat": "dd-MM-yyyy",
                 "timeFormat": "HH:mm",
-                "workingHours": {
-                    "daysOfWeek": ["monday", "tuesday", "wednesday", "thursday", "friday"],
-                    "startTime": "08:00:00.0000000",
-                    "endTime": "17:00:00.0000000",
-                    "timeZone": {"name": windows},
-                },
+                "workingHours": working_hours(user),
             },
         )
 
@@ -749,3 +739,13 @@ def _json_mail(user: User, body: dict[str, Any], now: datetime) -> SentMail:
 
 
 __all__ = ["Call", "GraphApi", "SentMail", "classify", "graph_error", "replace"]
+
+
+def working_hours(user: User) -> dict[str, Any]:
+    """A mailbox's ``workingHours`` as Graph shows it (mailboxSettings, getSchedule)."""
+    return {
+        "daysOfWeek": list(user.working_days),
+        "startTime": f"{user.work_start}:00.0000000",
+        "endTime": f"{user.work_end}:00.0000000",
+        "timeZone": {"name": windows_name(user.timezone)},
+    }

@@ -47,6 +47,12 @@ class User:
     enabled: bool = True
     #: IANA name; mailboxSettings shows its Windows name
     timezone: str = "UTC"
+    #: the zone was set by the roster or the user's own calendar, not inherited
+    zone_given: bool = False
+    #: the mailbox's working hours (mailboxSettings and getSchedule ``workingHours``)
+    working_days: tuple[str, ...] = ("monday", "tuesday", "wednesday", "thursday", "friday")
+    work_start: str = "09:00"
+    work_end: str = "17:00"
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +162,8 @@ def load_organisation(folder: Path) -> Organisation:
         declared = _declared_zone(calendar)
         if declared is not None:
             users[email].timezone = str(declared)
+            users[email].zone_given = True
+    settle_zones(users)
     return Organisation(users, calendars)
 
 
@@ -168,11 +176,47 @@ def roster_users(path: Path) -> dict[str, User]:
         email = str(manager["email"]).lower()
         users[email] = User(user_id(email), email, str(manager.get("name") or email))
         users[email].timezone = str(manager.get("timezone") or "UTC")
+        users[email].zone_given = bool(manager.get("timezone"))
+        _working_time(users[email], manager)
         for report in manager.get("reports") or []:
             address = str(report["email"]).lower()
             users.setdefault(address, User(user_id(address), address, str(report.get("name"))))
             users[address].manager = email
+            if report.get("timezone"):
+                users[address].timezone = str(report["timezone"])
+                users[address].zone_given = True
+            _working_time(users[address], report)
     return users
+
+
+def settle_zones(users: dict[str, User]) -> None:
+    """A mailbox whose zone neither the roster nor its calendar gives is kept in its
+    manager's zone, as a colleague's in the same office would be."""
+    for user in users.values():
+        manager = users.get(user.manager or "")
+        if not user.zone_given and manager is not None:
+            user.timezone = manager.timezone
+
+
+_DAY_NAMES = {
+    "mon": "monday",
+    "tue": "tuesday",
+    "wed": "wednesday",
+    "thu": "thursday",
+    "fri": "friday",
+    "sat": "saturday",
+    "sun": "sunday",
+}
+
+
+def _working_time(user: User, entry: dict[str, object]) -> None:
+    """The mailbox's working hours as the organisation's admins set them: the roster's."""
+    days = entry.get("working_days")
+    if isinstance(days, list):
+        user.working_days = tuple(_DAY_NAMES[str(d).lower()[:3]] for d in days)
+    hours = entry.get("working_hours")
+    if isinstance(hours, str) and "-" in hours:
+        user.work_start, user.work_end = (part.strip() for part in hours.split("-", 1))
 
 
 def _declared_zone(calendar: icalendar.Calendar) -> ZoneInfo | None:
