@@ -7,12 +7,21 @@ provider's payloads into :mod:`service.model` and their errors into
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from service.model import Event, HoldRequest, Interval, PlacedHold
+
+#: told one line per item a connector skipped (an unusable event), naming the calendar,
+#: the item and why: one bad event costs a warning, not the manager's digest
+Warn = Callable[[str], None]
+
+
+def skipped(calendar: str, item: str, why: str) -> str:
+    """The one-line warning for an item left out: ``<calendar>: skipped event <item>: <why>``."""
+    return " ".join(f"{calendar}: skipped event {item}: {why}".split())
 
 
 class CalendarConnector(Protocol):
@@ -23,19 +32,34 @@ class CalendarConnector(Protocol):
         ...
 
     async def events(
-        self, manager: str, start: datetime, end: datetime, *, tz: ZoneInfo
+        self,
+        manager: str,
+        start: datetime,
+        end: datetime,
+        *,
+        tz: ZoneInfo,
+        warn: Warn | None = None,
     ) -> Sequence[Event]:
         """Every occurrence overlapping [start, end), recurring series expanded,
         cancelled ones included (the digest reports them). ``tz`` places
-        floating times and all-day events when the calendar names no zone."""
+        floating times and all-day events when the calendar names no zone. An
+        unusable item is skipped and told to ``warn`` (silently without it)."""
         ...
 
     async def busy(
-        self, manager: str, people: Sequence[str], start: datetime, end: datetime, *, tz: ZoneInfo
+        self,
+        manager: str,
+        people: Sequence[str],
+        start: datetime,
+        end: datetime,
+        *,
+        tz: ZoneInfo,
+        warn: Warn | None = None,
     ) -> Mapping[str, Sequence[Interval] | None]:
         """Busy intervals of each person (read as ``manager``) in [start, end);
         ``None`` for a person whose free/busy cannot be read. ``tz`` places
-        floating times and all-day events when the calendar names no zone."""
+        floating times and all-day events when the calendar names no zone. An
+        unusable item is skipped and told to ``warn`` (silently without it)."""
         ...
 
     async def create_hold(self, manager: str, hold: HoldRequest) -> PlacedHold:

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from google.oauth2 import service_account
 
+from connectors.base import Warn
 from connectors.google_mapping import (
     busy_from,
     events_from_items,
@@ -103,7 +104,13 @@ class GoogleConnector:
             return None
 
     async def events(
-        self, manager: str, start: datetime, end: datetime, *, tz: ZoneInfo
+        self,
+        manager: str,
+        start: datetime,
+        end: datetime,
+        *,
+        tz: ZoneInfo,
+        warn: Warn | None = None,
     ) -> Sequence[Event]:
         items: list[Mapping[str, Any]] = []
         zone, token = tz, None
@@ -116,13 +123,8 @@ class GoogleConnector:
             token = page.get("nextPageToken")
             if not token:
                 break
-        try:
-            return events_from_items(items, zone=zone)
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ConnectorError(
-                f"Google returned an event Kindly cannot read for {manager} ({exc})",
-                manager=manager,
-            ) from None
+        calendar = f"{manager} (Google Calendar)"
+        return events_from_items(items, zone=zone, warn=warn, calendar=calendar)
 
     def _list(self, start: datetime, end: datetime, token: str | None) -> Any:
         def make(client: Any) -> Any:
@@ -140,7 +142,14 @@ class GoogleConnector:
         return make
 
     async def busy(
-        self, manager: str, people: Sequence[str], start: datetime, end: datetime, *, tz: ZoneInfo
+        self,
+        manager: str,
+        people: Sequence[str],
+        start: datetime,
+        end: datetime,
+        *,
+        tz: ZoneInfo,
+        warn: Warn | None = None,
     ) -> Mapping[str, Sequence[Interval] | None]:
         found: dict[str, Sequence[Interval] | None] = {}
         for first in range(0, len(people), FREEBUSY_BATCH):

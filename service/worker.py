@@ -37,7 +37,7 @@ from arq.worker import Function, Worker, func
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from connectors.base import CalendarConnector
+from connectors.base import CalendarConnector, Warn
 from service.backoff import exponential
 from service.errors import ConfigError, KindlyError
 from service.ledger import UNREACHABLE, DigestState, RedisLedger
@@ -102,16 +102,29 @@ class CountingConnector:
         return await self.inner.timezone(manager)
 
     async def events(
-        self, manager: str, start: datetime, end: datetime, *, tz: ZoneInfo
+        self,
+        manager: str,
+        start: datetime,
+        end: datetime,
+        *,
+        tz: ZoneInfo,
+        warn: Warn | None = None,
     ) -> Sequence[Event]:
         self._count("events")
-        return await self.inner.events(manager, start, end, tz=tz)
+        return await self.inner.events(manager, start, end, tz=tz, warn=warn)
 
     async def busy(
-        self, manager: str, people: Sequence[str], start: datetime, end: datetime, *, tz: ZoneInfo
+        self,
+        manager: str,
+        people: Sequence[str],
+        start: datetime,
+        end: datetime,
+        *,
+        tz: ZoneInfo,
+        warn: Warn | None = None,
     ) -> Mapping[str, Sequence[Interval] | None]:
         self._count("busy")
-        return await self.inner.busy(manager, people, start, end, tz=tz)
+        return await self.inner.busy(manager, people, start, end, tz=tz, warn=warn)
 
     async def create_hold(self, manager: str, hold: HoldRequest) -> PlacedHold:
         self._count("create_hold")

@@ -18,6 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from connectors.base import Warn
 from connectors.ics import IcsConnector
 from service.model import Event, HoldRequest, Interval, Manager, PlacedHold
 from service.outbox import FileMailer
@@ -51,7 +52,13 @@ class GatedCalendar:
         return await self.inner.timezone(manager)
 
     async def events(
-        self, manager: str, start: datetime, end: datetime, *, tz: ZoneInfo
+        self,
+        manager: str,
+        start: datetime,
+        end: datetime,
+        *,
+        tz: ZoneInfo,
+        warn: Warn | None = None,
     ) -> Sequence[Event]:
         self.started.append(manager)
         self.start(manager).set()
@@ -59,14 +66,21 @@ class GatedCalendar:
         self.peak = max(self.peak, self.in_flight)
         try:
             await self.gate(manager).wait()
-            return await self.inner.events(manager, start, end, tz=tz)
+            return await self.inner.events(manager, start, end, tz=tz, warn=warn)
         finally:
             self.in_flight -= 1
 
     async def busy(
-        self, manager: str, people: Sequence[str], start: datetime, end: datetime, *, tz: ZoneInfo
+        self,
+        manager: str,
+        people: Sequence[str],
+        start: datetime,
+        end: datetime,
+        *,
+        tz: ZoneInfo,
+        warn: Warn | None = None,
     ) -> Mapping[str, Sequence[Interval] | None]:
-        return await self.inner.busy(manager, people, start, end, tz=tz)
+        return await self.inner.busy(manager, people, start, end, tz=tz, warn=warn)
 
     async def create_hold(self, manager: str, hold: HoldRequest) -> PlacedHold:
         return await self.inner.create_hold(manager, hold)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from connectors.base import CalendarConnector
+from connectors.base import CalendarConnector, Warn
 from service.errors import ProviderUnavailable
 from service.model import Event, HoldRequest, Interval, PlacedHold
 from service.settings import load_settings
@@ -62,22 +62,37 @@ class FaultyConnector:
         return await self.inner.timezone(manager)
 
     async def events(
-        self, manager: str, start: datetime, end: datetime, *, tz: ZoneInfo
+        self,
+        manager: str,
+        start: datetime,
+        end: datetime,
+        *,
+        tz: ZoneInfo,
+        warn: Warn | None = None,
     ) -> Sequence[Event]:
         if manager == self.crash_manager and self._crashes() < self.crash_times:
             self._tally("crashes")
             os.kill(os.getpid(), signal.SIGKILL)
-        return await self._call(manager, lambda: self.inner.events(manager, start, end, tz=tz))
+        return await self._call(
+            manager, lambda: self.inner.events(manager, start, end, tz=tz, warn=warn)
+        )
 
     def _crashes(self) -> int:
         path = self.state_dir / "crashes"
         return path.stat().st_size if path.exists() else 0
 
     async def busy(
-        self, manager: str, people: Sequence[str], start: datetime, end: datetime, *, tz: ZoneInfo
+        self,
+        manager: str,
+        people: Sequence[str],
+        start: datetime,
+        end: datetime,
+        *,
+        tz: ZoneInfo,
+        warn: Warn | None = None,
     ) -> Mapping[str, Sequence[Interval] | None]:
         return await self._call(
-            manager, lambda: self.inner.busy(manager, people, start, end, tz=tz)
+            manager, lambda: self.inner.busy(manager, people, start, end, tz=tz, warn=warn)
         )
 
     async def create_hold(self, manager: str, hold: HoldRequest) -> PlacedHold:
