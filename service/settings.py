@@ -18,7 +18,6 @@ from pydantic import (
     AliasChoices,
     BaseModel,
     ConfigDict,
-    EmailStr,
     Field,
     HttpUrl,
     SecretStr,
@@ -28,6 +27,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
+from service.addresses import checked_address
 from service.errors import ConfigError
 from service.model import Policy
 
@@ -90,7 +90,10 @@ class OutlookSettings(_Section):
 
 class EmailSettings(_Section):
     backend: Literal["file", "smtp", "graph"] = "file"
-    from_: EmailStr = Field(default="kindly@localhost.localdomain", alias="from")
+    #: any domain with a valid syntax: internal and reserved names (corp.local) included
+    from_: Annotated[str, AfterValidator(checked_address)] = Field(
+        default="kindly@localhost.localdomain", alias="from"
+    )
     outbox_dir: Path = Path("outbox")
 
 

@@ -5,8 +5,8 @@ fields deleted, replaced by values of the wrong type or given unknown enum
 values. Each must map to well-typed domain objects, or fail the way its
 connector turns into one clear line: an event either provider cannot read is
 left out with one warning naming the calendar and the item, Graph's single-event
-mapping raises ``CalendarDataError`` naming the mailbox, free/busy that cannot be read is ``None``, a directory
-that cannot be read is a ``RosterError`` naming it.
+mapping raises ``CalendarDataError`` naming the mailbox, free/busy that cannot
+be read is ``None``, a directory that cannot be read is a ``RosterError`` naming it.
 """
 
 from __future__ import annotations

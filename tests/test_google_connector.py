@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from connectors.base import CalendarConnector
 from connectors.google import GoogleConnector, from_settings, load_directory_roster
-from connectors.google_mapping import hold_body, hold_key_of, to_event
+from connectors.google_mapping import hold_body, hold_key_of, roster_from_users, to_event
 from connectors.google_transport import Backoff, RateLimiter, Rates, translate
 from service.errors import (
     AuthFailed,
@@ -706,6 +706,19 @@ class TestDirectoryRoster:
         ]
         assert roster.managers[0].name == "Maria Jansen"
         assert pages == 3  # 6 users at 2 per page
+
+    def test_internal_and_reserved_domains_are_kept(self) -> None:
+        users = [
+            {"primaryEmail": "boss@corp.local"},
+            {
+                "primaryEmail": "kim@staging.test",
+                "relations": [{"type": "manager", "value": "boss@corp.local"}],
+            },
+        ]
+        roster = roster_from_users(users, source="Google Directory")
+        assert [(m.email, [r.email for r in m.reports]) for m in roster.managers] == [
+            ("boss@corp.local", ["kim@staging.test"])
+        ]
 
     async def test_a_non_admin_subject_is_a_roster_error(
         self, google: GoogleEmulator, tmp_path: Path

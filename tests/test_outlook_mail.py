@@ -272,6 +272,18 @@ class TestDirectoryRoster:
         assert emulator.count("directReports") == 4  # the four enabled users, in one $batch
         assert emulator.count("batch") == 1
 
+    async def test_internal_and_reserved_domains_are_kept(self, trust: CertificatePair) -> None:
+        boss, reports = "boss@corp.local", ["kim@corp.local", "lee@staging.test"]
+        users = {boss: User(user_id(boss), boss, "Boss")}
+        users |= {r: User(user_id(r), r, r, manager=boss) for r in reports}
+        with GraphEmulator(Organisation(users, {}), tls=trust) as emulator:
+            client = make_client(emulator)
+            roster = await directory_roster(client)
+            await client.aclose()
+        assert [(m.email, [r.email for r in m.reports]) for m in roster.managers] == [
+            (boss, reports)
+        ]
+
 
 def big_org(managers: int = 3, reports: int = 19) -> Organisation:
     """Managers with many reports: more users than one $batch holds, more reports than a page."""
