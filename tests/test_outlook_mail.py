@@ -6,6 +6,7 @@ import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +14,7 @@ from connectors.graph_mail import GraphMailer, SendPace, from_settings
 from connectors.outlook import directory_roster
 from service.errors import DeliveryError
 from service.mailer import OutgoingMail
+from service.outbox import OutboxLedger
 from tests.emulators.graph import CertificatePair, Fault, GraphEmulator, Organisation
 from tests.emulators.graph.limits import Counters, PublishedLimits
 from tests.emulators.graph.org import User, user_id
@@ -184,6 +186,67 @@ class TestSentItemsOncePerRun:
         assert not (await worker.send(digest())).sent
         await worker.aclose()
         assert len(emulator.sent) == 2
+
+
+class TestSentItemsLag:
+    """Exchange may file a digest in Sent Items late: what was sent is recorded in the
+    outbox ledger, so an immediate re-run of `kindly run --once` sends nothing again."""
+
+    async def run_once(self, emulator: GraphEmulator, ledger: OutboxLedger | None) -> bool:
+        """The mailer as one `kindly run --once` uses it: Sent Items read once, then a send."""
+        client = make_client(emulator)
+        mailer = GraphMailer(client, sender=SENDER, clock=lambda: NOW, ledger=ledger)
+        await mailer.prefetch_sent(NOW)
+        result = await mailer.send(digest())
+        await mailer.aclose()
+        return result.sent
+
+    async def test_an_immediate_rerun_sends_nothing(
+        self, emulator: GraphEmulator, tmp_path: Path
+    ) -> None:
+        emulator.api.sent_items_lag = True
+        assert await self.run_once(emulator, OutboxLedger(tmp_path))
+        assert not await self.run_once(emulator, OutboxLedger(tmp_path))
+        assert len(emulator.sent) == 1
+        [line] = (tmp_path / "2026-W48" / "ledger.jsonl").read_text().splitlines()
+        assert MESSAGE_ID in line
+
+    async def test_without_the_record_the_lag_sends_twice(self, emulator: GraphEmulator) -> None:
+        """What the record is for: Sent Items alone cannot tell while they lag."""
+        emulator.api.sent_items_lag = True
+        assert await self.run_once(emulator, None)
+        assert await self.run_once(emulator, None)
+        assert len(emulator.sent) == 2
+
+    async def test_once_filed_sent_items_still_decide(
+        self, emulator: GraphEmulator, tmp_path: Path
+    ) -> None:
+        """Another host's run (its own outbox) finds the digest in Sent Items."""
+        emulator.api.sent_items_lag = True
+        assert await self.run_once(emulator, OutboxLedger(tmp_path / "one"))
+        emulator.api.file_sent_items()
+        assert not await self.run_once(emulator, OutboxLedger(tmp_path / "other"))
+        assert len(emulator.sent) == 1
+
+    async def test_a_record_that_cannot_be_written_fails_nothing(
+        self, emulator: GraphEmulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        not_a_folder = tmp_path / "outbox"
+        not_a_folder.write_text("")
+        with caplog.at_level(logging.WARNING, logger="kindly.graph"):
+            assert await self.run_once(emulator, OutboxLedger(not_a_folder))
+        [line] = caplog.messages
+        assert line.startswith("digest for olaf@example.com sent, but not recorded: ")
+        assert "KINDLY_EMAIL__OUTBOX_DIR" in line
+
+    async def test_from_settings_records_in_the_outbox(
+        self, emulator: GraphEmulator, tmp_path: Path
+    ) -> None:
+        email = {"backend": "graph", "from": SENDER, "outbox_dir": tmp_path}
+        mailer = from_settings(outlook_settings(emulator, email=email))
+        await mailer.aclose()
+        assert mailer.ledger is not None
+        assert mailer.ledger.outbox == tmp_path
 
 
 class TestSendPace:
