@@ -16,6 +16,7 @@ import pytest
 from google.auth.exceptions import TransportError
 from hypothesis import given
 from hypothesis import strategies as st
+from redis.asyncio import Redis
 
 from connectors.base import CalendarConnector
 from connectors.google import GoogleConnector, from_settings, load_directory_roster
@@ -29,11 +30,16 @@ from service.errors import (
     RateLimited,
     RosterError,
 )
-from service.model import Event, HoldKey, HoldRequest, Response, ShowAs, Status
+from service.ledger import RedisLedger
+from service.model import Event, HoldKey, HoldRequest, Response, Roster, ShowAs, Status
+from service.outbox import FileMailer
+from service.pipeline import RunContext
 from service.settings import Settings
+from service.worker import FixedClock, WorkerState
 from tests.emulators.google import KINDLY_SCOPES, Faults, GoogleEmulator
 from tests.emulators.google.faults import FaultKind
 from tests.emulators.google.limits import PublishedLimits
+from tests.emulators.google.org import User
 from tests.emulators.graph.certs import make_certificate
 from tests.google_fixtures import (
     NO_RETRIES,
@@ -706,6 +712,32 @@ class TestDirectoryRoster:
         ]
         assert roster.managers[0].name == "Maria Jansen"
         assert pages == 3  # 6 users at 2 per page
+
+    async def test_a_worker_reads_it_again_at_every_planning_run(
+        self, org: Path, tmp_path: Path
+    ) -> None:
+        with running(org) as google:
+            settings = settings_for(google, tmp_path, admin_subject="admin@example.com")
+            settings = settings.model_copy(update={"roster_source": "directory"})
+            state = WorkerState(
+                settings,
+                settings.limits,
+                Roster(()),
+                RunContext(settings, from_settings(settings), FileMailer(tmp_path)),
+                RedisLedger(Redis()),  # not used by the roster: never connects
+                FixedClock(datetime(2026, 11, 23, 7, tzinfo=UTC)),
+            )
+            await state.follow_roster()
+            before = [m.email for m in state.roster.managers]
+            assert MARIA in before
+            assert SAM not in before
+            google.org.users["lena@example.com"] = User("lena@example.com", "Lena", manager=SAM)
+            google.org.version += 1
+            await state.follow_roster()
+            await state.run.connector.aclose()
+            listings = google.counts("admin@example.com")["users.list"]
+        assert [m.email for m in state.roster.managers] == sorted([*before, SAM])
+        assert listings == 2
 
     def test_internal_and_reserved_domains_are_kept(self) -> None:
         users = [
