@@ -195,6 +195,7 @@ class WorkerState:
             return
         if roster != self.roster:
             _log("roster_reloaded", managers=len(roster.managers), source=roster.source)
+            self.zones.clear()  # a manager's zone may be in the roster now, or no longer
         self.roster = roster
 
 
