@@ -34,7 +34,7 @@ from connectors.google_transport import (
     Rates,
     Sleep,
 )
-from service.errors import CalendarDataError, ConfigError, ConnectorError, RosterError
+from service.errors import ConfigError, ConnectorError, RosterError
 from service.model import Event, HoldRequest, Interval, PlacedHold, Roster
 from service.ports import CalendarConnector, Warn
 from service.settings import Settings
@@ -123,13 +123,8 @@ class GoogleConnector(CalendarConnector):
             token = page.get("nextPageToken")
             if not token:
                 break
-        try:
-            return events_from_items(items, zone=zone)
-        except (ValueError, KeyError, TypeError) as exc:
-            raise CalendarDataError(
-                f"Google returned an event Kindly cannot read for {manager} ({exc})",
-                manager=manager,
-            ) from None
+        calendar = f"{manager} (Google Calendar)"
+        return events_from_items(items, zone=zone, warn=warn, calendar=calendar)
 
     def _list(self, start: datetime, end: datetime, token: str | None) -> Any:
         def make(client: Any) -> Any:

@@ -28,6 +28,7 @@ from service.model import (
     Status,
     interned_attendee,
 )
+from service.ports import Warn, skipped
 
 Resource = Mapping[str, Any]
 #: what a field of the wrong type or value raises somewhere in the mapping
@@ -60,23 +61,40 @@ def parse_when(value: Resource | None, zone: ZoneInfo) -> datetime | None:
     return None
 
 
-def events_from_items(items: Sequence[Resource], *, zone: ZoneInfo) -> list[Event]:
+def events_from_items(
+    items: Sequence[Resource],
+    *,
+    zone: ZoneInfo,
+    warn: Warn | None = None,
+    calendar: str = "Google Calendar",
+) -> list[Event]:
     """Every item as an Event; ``zone`` is the calendar's (it places all-day dates).
 
     Google keeps only ids and ``originalStartTime`` on a cancelled instance of
     a series, so its people and length are taken from another instance of the
-    same series when the listing has one.
+    same series when the listing has one. An item not shaped as Google documents
+    it is left out and told to ``warn`` under the ``calendar`` label.
     """
-    try:
-        series = {
-            str(item["recurringEventId"]): item
-            for item in items
-            if "recurringEventId" in item and "start" in item
-        }
-        return [to_event(item, zone=zone, series=series) for item in items]
-    except MALFORMED as exc:
+    series = {
+        str(item["recurringEventId"]): item
+        for item in items
+        if isinstance(item, Mapping) and "recurringEventId" in item and "start" in item
+    }
+    events = []
+    for item in items:
+        try:
+            events.append(to_event(item, zone=zone, series=series))
         # a field of the wrong type surfaces as any of these; name it for the admin
-        raise ValueError(f"an event is not shaped as Google documents it ({exc!r})") from None
+        except MALFORMED as exc:
+            if warn is not None:
+                what = f"not shaped as Google documents it ({exc!r})"
+                warn(skipped(calendar, f"id {_item_id(item)}", what))
+    return events
+
+
+def _item_id(item: object) -> str:
+    found = item.get("id") if isinstance(item, Mapping) else None
+    return str(found)[:100] if found else "(none)"
 
 
 def to_event(

@@ -5,8 +5,12 @@ Reading parses with icalendar and expands recurrences with recurring-ical-events
 calendar's zone, else in the caller's. Holds are written to
 ``<holds_dir>/<manager>.ics`` and read back as part of the manager's events.
 
-Every library exception (icalendar, recurring-ical-events, zoneinfo, dateutil)
-is translated here into one :class:`CalendarDataError` that names the file.
+Real calendars carry the odd broken event (an RRULE without FREQ in a holiday
+feed, a VEVENT without DTSTART): such an event is skipped and told to ``warn``
+with the file, its UID and why, and the rest of the calendar is read. Only a
+file that is no calendar at all, or one past the size or occurrence limits,
+raises :class:`CalendarDataError`, into which every library exception
+(icalendar, recurring-ical-events, zoneinfo, dateutil) is translated here.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from service.model import (
     ShowAs,
     Status,
 )
-from service.ports import CalendarConnector, Warn
+from service.ports import CalendarConnector, Warn, skipped
 from service.settings import Settings
 
 PRODID = "-//Kindly//Kindly holds//EN"
@@ -110,7 +114,7 @@ class IcsConnector(CalendarConnector):
         tz: ZoneInfo,
         warn: Warn | None = None,
     ) -> Sequence[Event]:
-        return await asyncio.to_thread(self._events, manager, start, end, tz)
+        return await asyncio.to_thread(self._events, manager, start, end, tz, warn or _silent)
 
     async def busy(
         self,
@@ -122,7 +126,7 @@ class IcsConnector(CalendarConnector):
         tz: ZoneInfo,
         warn: Warn | None = None,
     ) -> Mapping[str, Sequence[Interval] | None]:
-        return await asyncio.to_thread(self._busy, manager, people, start, end, tz)
+        return await asyncio.to_thread(self._busy, manager, people, start, end, tz, warn or _silent)
 
     async def create_hold(self, manager: str, hold: HoldRequest) -> PlacedHold:
         return await asyncio.to_thread(self._create_hold, manager, hold)
@@ -136,31 +140,39 @@ class IcsConnector(CalendarConnector):
         if data is None:
             return None
         calendar = _parse(data, path, manager)
-        declared = _declared_zone(calendar, path, manager)
+        declared = _declared_zone(calendar, path, _silent)
         if declared is not None:
             return declared
         zones = calendar.walk("VTIMEZONE")
         return _zone_named(str(zones[0].get("TZID", ""))) if len(zones) == 1 else None
 
-    def _events(self, manager: str, start: datetime, end: datetime, tz: ZoneInfo) -> list[Event]:
+    def _events(
+        self, manager: str, start: datetime, end: datetime, tz: ZoneInfo, warn: Warn
+    ) -> list[Event]:
         path = _file_for(self.directory, manager, manager)
-        found = self._events_in(path, manager, start, end, tz, owner=manager)
+        found = self._events_in(path, manager, start, end, tz, owner=manager, warn=warn)
         if found is None:
             raise CalendarDataError(
                 f"no calendar for {manager}: expected {path}; add it or set KINDLY_ICS__DIR",
                 manager=manager,
             )
         holds_path = _file_for(self.holds_dir, manager, manager)
-        holds = self._events_in(holds_path, manager, start, end, tz, owner=manager)
+        holds = self._events_in(holds_path, manager, start, end, tz, owner=manager, warn=warn)
         return sorted([*found, *(holds or ())], key=lambda event: (event.start, event.id))
 
     def _busy(
-        self, manager: str, people: Sequence[str], start: datetime, end: datetime, tz: ZoneInfo
+        self,
+        manager: str,
+        people: Sequence[str],
+        start: datetime,
+        end: datetime,
+        tz: ZoneInfo,
+        warn: Warn,
     ) -> dict[str, list[Interval] | None]:
         busy: dict[str, list[Interval] | None] = {}
         for person in people:
             path = _file_for(self.directory, person, manager)
-            events = self._events_in(path, manager, start, end, tz, owner=person)
+            events = self._events_in(path, manager, start, end, tz, owner=person, warn=warn)
             busy[person] = None if events is None else busy_intervals(events, person)
         return busy
 
@@ -173,6 +185,7 @@ class IcsConnector(CalendarConnector):
         tz: ZoneInfo,
         *,
         owner: str,
+        warn: Warn,
     ) -> list[Event] | None:
         """The file's occurrences overlapping [start, end), or None when there is no file.
 
@@ -182,40 +195,54 @@ class IcsConnector(CalendarConnector):
         if data is None:
             return None
         calendar = _parse(data, path, manager)
-        zone = _declared_zone(calendar, path, manager) or tz
+        skip = _Skip(path, warn)
+        _drop_unusable(calendar, skip)
+        zone = _declared_zone(calendar, path, warn) or tz
         window = _Window(start.astimezone(zone), end.astimezone(zone), zone)
-        try:
-            components = self._expand(calendar, window, path, manager)
-            index = _SeriesIndex.of(calendar, zone)
-            return [_to_event(component, index, zone, owner) for component in components]
-        # a date at the edge of the calendar (year 1, 9999) overflows once placed in a zone
-        except (OverflowError, ValueError) as exc:
-            raise _malformed(path, manager, f"has a date out of range ({_one_line(exc)})") from exc
+        components = self._expand(calendar, window, path, manager, skip)
+        index = _SeriesIndex.of(calendar, zone)
+        events = []
+        for component in components:
+            try:
+                events.append(_to_event(component, index, zone, owner))
+            # a date at the edge of the calendar (year 1, 9999) overflows once placed in a zone
+            except (OverflowError, ValueError) as exc:
+                skip(component, f"a date out of range ({_one_line(exc)})")
+        return events
 
     def _expand(
-        self, calendar: icalendar.Calendar, window: _Window, path: Path, manager: str
+        self, calendar: icalendar.Calendar, window: _Window, path: Path, manager: str, skip: _Skip
     ) -> list[icalendar.Event]:
         """Occurrences in the window; a runaway RRULE is refused before it is expanded."""
-        self._check_bound(calendar, window, path, manager)
+        self._check_bound(calendar, window, path, manager, skip)
         try:
-            found = recurring_ical_events.of(calendar).between(window.start, window.end)
-        # the libraries raise ValueError, KeyError, TypeError, OverflowError… on bad input
-        except Exception as exc:
-            raise _malformed(path, manager, f"cannot expand its events ({_one_line(exc)})") from exc
+            found = _between(calendar, window)
+        # the libraries raise ValueError, KeyError, TypeError, OverflowError… on bad input,
+        # and one bad series stops them for the whole calendar: so series by series
+        except Exception:
+            found = _between_by_series(calendar, window, skip)
         if len(found) > self.max_occurrences:
             raise self._too_many(path, manager, window, "")
         return [component for component in found if isinstance(component, icalendar.Event)]
 
     def _check_bound(
-        self, calendar: icalendar.Calendar, window: _Window, path: Path, manager: str
+        self,
+        calendar: icalendar.Calendar,
+        window: _Window,
+        path: Path,
+        manager: str,
+        skip: _Skip,
     ) -> None:
         """Expanding costs time and memory per occurrence (and per candidate since DTSTART),
         so the rules' arithmetic upper bound is checked first."""
-        bounds = [
-            (_bound(vevent, rule, window), vevent, rule)
-            for vevent in calendar.events
-            for rule in vevent.rrules
-        ]
+        bounds = []
+        for vevent in calendar.events:
+            try:
+                bounds += [(_bound(vevent, rule, window), vevent, rule) for rule in vevent.rrules]
+            # a rule the arithmetic cannot read (a COUNT that is no number…) is no rule to expand
+            except (KeyError, TypeError, ValueError, OverflowError) as exc:
+                _drop(calendar, [vevent])
+                skip(vevent, f"unusable RRULE ({_one_line(exc)})")
         if sum(bound for bound, _, _ in bounds) > self.max_occurrences:
             _, vevent, rule = max(bounds, key=lambda found: found[0])
             uid, text = vevent.get("UID"), rule.to_ical().decode()
@@ -374,8 +401,12 @@ class _SeriesIndex:
             if any(name in vevent for name in ("RRULE", "RDATE", "RECURRENCE-ID")):
                 recurring.add(uid)
             rid = vevent.RECURRENCE_ID
-            if rid is not None:
-                overrides[uid, _key(rid, zone)] = _key(vevent.start, zone)
+            try:
+                if rid is not None:
+                    overrides[uid, _key(rid, zone)] = _key(vevent.start, zone)
+            # a date at the edge of the calendar: its occurrences are skipped when mapped
+            except (OverflowError, ValueError):
+                continue
         return cls(frozenset(recurring), overrides)
 
 
@@ -495,40 +526,110 @@ def _parse(data: bytes, path: Path, manager: str) -> icalendar.Calendar:
         raise _malformed(path, manager, what) from exc
     if not isinstance(calendar, icalendar.Calendar):
         raise _malformed(path, manager, "has no VCALENDAR")
+    return calendar
+
+
+@dataclass(frozen=True, slots=True)
+class _Skip:
+    """Tells ``warn`` about one event left out of the run: file, UID and why, on one line."""
+
+    path: Path
+    warn: Warn
+
+    def __call__(self, vevent: icalendar.Component, why: str) -> None:
+        self.warn(skipped(self.path.name, f"UID {_uid_of(vevent)}", why))
+
+
+def _silent(message: str) -> None:
+    """``warn=None``: skipped events are left out without a word."""
+
+
+def _drop_unusable(calendar: icalendar.Calendar, skip: _Skip) -> None:
+    """Take out every event Kindly cannot read, so the rest of the calendar still counts."""
     for vevent in calendar.events:
         problem = _problem(vevent)
         if problem is not None:
-            raise _malformed(path, manager, problem)
-        if "UID" not in vevent:
+            _drop(calendar, [vevent])
+            skip(vevent, problem)
+        elif "UID" not in vevent:
             # a stable stand-in, so the occurrence ids do not change from run to run
             vevent.add("UID", f"no-uid-{hashlib.sha256(vevent.to_ical()).hexdigest()[:16]}")
-    return calendar
+
+
+def _drop(calendar: icalendar.Calendar, vevents: Sequence[icalendar.Component]) -> None:
+    gone = {id(vevent) for vevent in vevents}
+    calendar.subcomponents = [c for c in calendar.subcomponents if id(c) not in gone]
+
+
+def _uid_of(vevent: icalendar.Component) -> str:
+    given = vevent.get("UID", "(none)")
+    # a UID may repeat or span lines: name the event by the first, on one line
+    return _one_line(str(given[0] if isinstance(given, list) else given))
 
 
 def _problem(vevent: icalendar.Event) -> str | None:
     """What makes this event unreadable, if anything."""
-    given = vevent.get("UID", "without UID")
-    # a UID may repeat or span lines: name the event by the first, on one line
-    uid = _one_line(str(given[0] if isinstance(given, list) else given))
     for name, message in vevent.errors:
         if name in _READ_PROPERTIES:
-            return f"event {uid} has a bad {name} ({_one_line(message)})"
+            return f"bad {name} ({_one_line(message)})"
     try:
         _ = (vevent.start, vevent.end, vevent.RECURRENCE_ID)  # icalendar validates on reading
     except IncompleteComponent:
-        return f"event {uid} has no DTSTART"
+        return "DTSTART missing"
     except (InvalidCalendar, OverflowError) as exc:
         # OverflowError: a DURATION that ends past the year 9999
-        return f"event {uid} has unusable times ({_one_line(exc)})"
+        return f"unusable times ({_one_line(exc)})"
     for rule in vevent.rrules:
-        if "FREQ" not in rule:
-            return f"event {uid} has an RRULE without FREQ"
-        if _interval(rule) < 1:
-            return f"event {uid} has an RRULE with INTERVAL below 1, which never advances"
+        problem = _rule_problem(rule)
+        if problem is not None:
+            return problem
     tzid = _unknown_tzid(vevent)
     if tzid is not None:
-        return f"event {uid} uses unknown TZID {tzid!r} (add its VTIMEZONE or use an IANA name)"
+        return f"unknown TZID {tzid!r} (add its VTIMEZONE or use an IANA name)"
     return None
+
+
+def _rule_problem(rule: icalendar.vRecur) -> str | None:
+    if "FREQ" not in rule:
+        return "RRULE without FREQ"
+    try:
+        if _freq(rule) not in _FREQUENCIES:
+            return f"RRULE with unknown FREQ {_one_line(_freq(rule))!r}"
+        if _interval(rule) < 1:
+            return "RRULE with INTERVAL below 1, which never advances"
+    # an empty FREQ, an INTERVAL that is no number
+    except (IndexError, TypeError, ValueError) as exc:
+        return f"unusable RRULE ({_one_line(exc)})"
+    return None
+
+
+def _between(calendar: icalendar.Calendar, window: _Window) -> list[icalendar.Component]:
+    found: list[icalendar.Component] = recurring_ical_events.of(calendar).between(
+        window.start, window.end
+    )
+    return found
+
+
+def _between_by_series(
+    calendar: icalendar.Calendar, window: _Window, skip: _Skip
+) -> list[icalendar.Component]:
+    """Each UID's events (a series with its overrides) expanded on their own; a series the
+    libraries cannot expand is skipped and told."""
+    others = [c for c in calendar.subcomponents if c.name != "VEVENT"]
+    series: dict[str, list[icalendar.Component]] = {}
+    for vevent in calendar.subcomponents:
+        if vevent.name == "VEVENT":
+            series.setdefault(str(vevent.get("UID")), []).append(vevent)
+    found: list[icalendar.Component] = []
+    for vevents in series.values():
+        alone = icalendar.Calendar(calendar)  # the calendar's properties (X-WR-TIMEZONE…)
+        alone.subcomponents = [*others, *vevents]
+        try:
+            found += _between(alone, window)
+        except Exception as exc:  # as in IcsConnector._expand
+            _drop(calendar, vevents)
+            skip(vevents[0], f"cannot expand its recurrences ({_one_line(exc)})")
+    return found
 
 
 def _unknown_tzid(vevent: icalendar.Event) -> str | None:
@@ -545,14 +646,19 @@ def _unknown_tzid(vevent: icalendar.Event) -> str | None:
     return None
 
 
-def _declared_zone(calendar: icalendar.Calendar, path: Path, manager: str) -> ZoneInfo | None:
-    """The zone X-WR-TIMEZONE names (Google exports), if any."""
+def _declared_zone(calendar: icalendar.Calendar, path: Path, warn: Warn) -> ZoneInfo | None:
+    """The zone X-WR-TIMEZONE names (Google exports), if any; an unknown one is taken out
+    (recurring-ical-events would apply it) and told, and the caller's zone is used."""
     name = calendar.get("X-WR-TIMEZONE")
     if name is None:
         return None
     zone = _zone_named(str(name))
     if zone is None:
-        raise _malformed(path, manager, f"names unknown X-WR-TIMEZONE {str(name)!r}")
+        del calendar["X-WR-TIMEZONE"]
+        warn(
+            f"{path.name}: ignored unknown X-WR-TIMEZONE {_one_line(str(name))!r}; times "
+            "without a zone are placed in the manager's"
+        )
     return zone
 
 

@@ -42,7 +42,7 @@ from service.model import (
     WorkingTime,
     interned_attendee,
 )
-from service.ports import CalendarConnector, Warn
+from service.ports import CalendarConnector, Warn, skipped
 from service.settings import Settings
 
 #: Kindly's own property set; the hold's key lives in this named string property
@@ -143,7 +143,7 @@ class OutlookConnector(CalendarConnector):
             },
             headers=UTC_PREFERENCE,
         )
-        return [to_event(item, manager, tz) for item in items]
+        return events_from_items(items, manager, tz, warn=warn)
 
     async def busy(
         self,
@@ -176,7 +176,7 @@ class OutlookConnector(CalendarConnector):
         for answer in await self.client.batch(calls):
             for schedule in _schedules(answer):
                 person = str(schedule.get("scheduleId", "")).lower()
-                found[person] = _schedule(schedule, tz)
+                found[person] = _schedule(schedule, tz, warn=warn)
                 self._remember(manager, person, schedule.get("workingHours"))
         return {person: found.get(person.lower()) for person in people}
 
@@ -315,32 +315,31 @@ def _description(item: Mapping[str, Any]) -> str:
     return content.strip()
 
 
+def events_from_items(
+    items: Sequence[Any], owner: str, tz: ZoneInfo, *, warn: Warn | None = None
+) -> list[Event]:
+    """Every calendarView item as an Event; one Graph cannot have meant is left out and told."""
+    events = []
+    for item in items:
+        try:
+            events.append(_mapped(item, owner.lower(), tz))
+        except MALFORMED as exc:
+            if warn is not None:
+                why = f"not shaped as Graph documents it ({exc!r})"
+                warn(skipped(f"{owner.lower()} (Microsoft 365 calendar)", _item(item), why))
+    return events
+
+
+def _item(item: object) -> str:
+    found = item.get("id") if isinstance(item, Mapping) else None
+    return f"id {str(found)[:100]}" if found else "without id"
+
+
 def to_event(item: Mapping[str, Any], owner: str, tz: ZoneInfo) -> Event:
     """A Graph event resource as :class:`service.model.Event` (titles are not kept)."""
     owner = owner.lower()
     try:
-        all_day = bool(item.get("isAllDay"))
-        start, end = parse_graph_time(item["start"]), parse_graph_time(item["end"])
-        if all_day:
-            # all-day events are dates: midnight to midnight wherever the manager is
-            start = datetime.combine(start.date(), time(), tz)
-            end = datetime.combine(end.date(), time(), tz)
-        original = item.get("originalStart") if item.get("type") == "exception" else None
-        return Event(
-            id=str(item["id"]),
-            start=start,
-            end=end,
-            all_day=all_day,
-            status=Status.CANCELLED if item.get("isCancelled") else Status.CONFIRMED,
-            show_as=_SHOW_AS.get(str(item.get("showAs")), ShowAs.BUSY),
-            organizer=_email(item.get("organizer")),
-            attendees=_attendees(item, owner),
-            description=_description(item),
-            series_id=_text(item.get("seriesMasterId")),
-            original_start=_offset_time(str(original)) if original else None,
-            hold_key=_hold_key(item),
-            link=_text(item.get("webLink")),
-        )
+        return _mapped(item, owner, tz)
     except MALFORMED as exc:
         raise CalendarDataError(
             f"Microsoft Graph returned an event Kindly cannot read for {owner} ({exc!r}); "
@@ -379,6 +378,31 @@ def working_time_from(hours: object) -> ProviderWorkingTime | None:
     return ProviderWorkingTime(WorkingTime(days, start, end), str(zone) if zone else None)
 
 
+def _mapped(item: Mapping[str, Any], owner: str, tz: ZoneInfo) -> Event:
+    all_day = bool(item.get("isAllDay"))
+    start, end = parse_graph_time(item["start"]), parse_graph_time(item["end"])
+    if all_day:
+        # all-day events are dates: midnight to midnight wherever the manager is
+        start = datetime.combine(start.date(), time(), tz)
+        end = datetime.combine(end.date(), time(), tz)
+    original = item.get("originalStart") if item.get("type") == "exception" else None
+    return Event(
+        id=str(item["id"]),
+        start=start,
+        end=end,
+        all_day=all_day,
+        status=Status.CANCELLED if item.get("isCancelled") else Status.CONFIRMED,
+        show_as=_SHOW_AS.get(str(item.get("showAs")), ShowAs.BUSY),
+        organizer=_email(item.get("organizer")),
+        attendees=_attendees(item, owner),
+        description=_description(item),
+        series_id=_text(item.get("seriesMasterId")),
+        original_start=_offset_time(str(original)) if original else None,
+        hold_key=_hold_key(item),
+        link=_text(item.get("webLink")),
+    )
+
+
 def _text(value: object) -> str | None:
     """A string field, or None when Graph sent something else."""
     return value if isinstance(value, str) else None
@@ -390,19 +414,31 @@ def _schedules(answer: Any) -> list[Mapping[str, Any]]:
     return [s for s in value if isinstance(s, Mapping)] if isinstance(value, list) else []
 
 
-def _schedule(schedule: Mapping[str, Any], tz: ZoneInfo) -> list[Interval] | None:
-    """Busy intervals, or ``None`` (unknown) for an error or a schedule we cannot read."""
+def _schedule(
+    schedule: Mapping[str, Any], tz: ZoneInfo, *, warn: Warn | None = None
+) -> list[Interval] | None:
+    """Busy intervals, or ``None`` (unknown) for an error or a schedule we cannot read;
+    one busy item that cannot be read is left out and told."""
     try:
         if schedule.get("error"):
             return None
-        busy = []
-        for entry in schedule.get("scheduleItems") or []:
+        entries = list(schedule.get("scheduleItems") or [])
+    except MALFORMED:
+        return None
+    busy = []
+    for entry in entries:
+        try:
             if str(entry.get("status")) == "free":
                 continue
             start, end = parse_graph_time(entry["start"]), parse_graph_time(entry["end"])
             busy.append(Interval(start, end))
+        except MALFORMED as exc:
+            if warn is not None:
+                person = f"{schedule.get('scheduleId')} (Microsoft 365 free/busy)"
+                warn(skipped(person, "busy item", f"not shaped as Graph documents it ({exc!r})"))
+    try:
         return sorted(busy)
-    except MALFORMED:
+    except TypeError:  # an aware and a naive time cannot be compared
         return None
 
 

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import AbstractContextManager, asynccontextmanager, contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
@@ -32,11 +33,12 @@ from service.cli_support import (
 )
 from service.errors import KindlyError, RosterError
 from service.model import Manager
-from service.pipeline import ManagerOutcome, RunContext, run_manager, stream_all, zone_of
+from service.pipeline import ManagerOutcome, RunContext, run_manager, stream_all
 from service.ports import CalendarConnector, Mailer
 from service.settings import Settings
 from service.wiring import build_adapters, load_roster
 from service.worker_cli import status, worker
+from service.zones import zones_of
 
 
 @asynccontextmanager
@@ -101,6 +103,8 @@ class _Report:
         self.all_ok = self.all_ok and outcome.ok
         for error in outcome.errors:
             problem(f"{outcome.manager}: {error}")
+        for warning in outcome.warnings:
+            problem(f"{outcome.manager}: warning: {warning}")
 
     def finish(self) -> None: ...
 
@@ -246,15 +250,34 @@ async def _check(settings: Settings, now: datetime) -> list[str]:
     problems: list[str] = []
     async with _session(settings) as ctx:
         _print_scopes(settings, ctx)
-        for manager in roster.managers:
-            try:
-                zone = await zone_of(manager, ctx.connector, settings)
-                await ctx.connector.events(manager.email, now, now + timedelta(days=1), tz=zone)
-            except KindlyError as exc:
-                problems.append(f"{manager.email}: {exc}")
+        zones = await zones_of(roster.managers, ctx.connector, settings)
+        for manager, zone in zip(roster.managers, zones, strict=True):
+            found = (
+                zone
+                if isinstance(zone, KindlyError)
+                else await _read_a_day(ctx, manager, zone, now)
+            )
+            if found is not None:
+                problems.append(f"{manager.email}: {found}")
     problems += await _check_outbox(settings)
     problems += await _check_redis(settings)
     return problems
+
+
+async def _read_a_day(
+    ctx: RunContext, manager: Manager, zone: ZoneInfo, now: datetime
+) -> KindlyError | None:
+    """What stops reading a day of the manager's calendar, if anything."""
+    try:
+        await ctx.connector.events(manager.email, now, now + timedelta(days=1), tz=zone, warn=_note)
+    except KindlyError as exc:
+        return exc
+    return None
+
+
+def _note(warning: str) -> None:
+    """A skipped event is no failed check, but the admin may want to fix it."""
+    click.echo(f"note: {warning}", err=True)
 
 
 def _print_scopes(settings: Settings, ctx: RunContext) -> None:

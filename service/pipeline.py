@@ -202,7 +202,7 @@ async def _run(week: ManagerWeek, ctx: RunContext, *, dry_run: bool) -> ManagerO
         unplaced=tuple(sorted(holds.unplaced)),
         away=team.away_by_email(),
         errors=tuple(holds.errors),
-        warnings=tuple(warnings),
+        warnings=tuple(dict.fromkeys(warnings)),  # a file read twice warns once
         transient=holds.transient,
         dry_run=dry_run,
         rendered=rendered,

@@ -29,6 +29,11 @@ from service.model import (
 Warn = Callable[[str], None]
 
 
+def skipped(calendar: str, item: str, why: str) -> str:
+    """The one-line warning for an item left out: ``<calendar>: skipped event <item>: <why>``."""
+    return " ".join(f"{calendar}: skipped event {item}: {why}".split())
+
+
 class CalendarConnector(Protocol):
     """Reads a manager's calendar and places holds on it."""
 

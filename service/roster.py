@@ -14,9 +14,9 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from email_validator import EmailNotValidError, validate_email
 from yaml.constructor import SafeConstructor
 
+from service.addresses import checked_address
 from service.errors import RosterError
 from service.model import Manager, Report, Roster
 from service.roster_events import Entry, NotStreamable, stream_mapping
@@ -297,11 +297,7 @@ def _scalar(node: yaml.Node) -> Any:
 def _email(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError(f"{value!r} is not an email address")
-    try:
-        checked = validate_email(value, check_deliverability=False)
-    except EmailNotValidError as exc:
-        raise ValueError(f"{value!r} is not a valid email address: {exc}") from None
-    return checked.normalized.lower()
+    return checked_address(value).lower()
 
 
 def _text(value: Any) -> str:

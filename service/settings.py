@@ -23,7 +23,6 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
-    EmailStr,
     Field,
     HttpUrl,
     SecretStr,
@@ -39,6 +38,7 @@ from pydantic_settings import (
 )
 from pydantic_settings.exceptions import SettingsError
 
+from service.addresses import checked_address
 from service.errors import ConfigError
 from service.model import Policy
 from service.working_time import check_country, parse_days, parse_span
@@ -107,7 +107,10 @@ class OutlookSettings(_Section):
 
 class EmailSettings(_Section):
     backend: Literal["file", "smtp", "graph"] = "file"
-    from_: EmailStr = Field(default="kindly@localhost.localdomain", alias="from")
+    #: any domain with a valid syntax: internal and reserved names (corp.local) included
+    from_: Annotated[str, AfterValidator(checked_address)] = Field(
+        default="kindly@localhost.localdomain", alias="from"
+    )
     outbox_dir: Path = Path("outbox")
     #: messages per minute per sender mailbox (Exchange Online: 30); SMTP shares the count
     #: through Redis, Graph paces each process

@@ -42,7 +42,7 @@ from service import metrics, probes
 from service.backoff import exponential
 from service.clock import SystemClock
 from service.errors import ConfigError, KindlyError
-from service.ledger import UNREACHABLE, DigestState, RedisLedger
+from service.ledger import UNREACHABLE, DigestRecord, DigestState, RedisLedger
 from service.model import (
     Event,
     HoldRequest,
@@ -57,6 +57,7 @@ from service.planner import Action, decide, hashed, job_id, local_week, stagger
 from service.ports import CalendarConnector, Clock, Warn
 from service.settings import Settings, load_settings
 from service.wiring import build_adapters, load_roster
+from service.zones import UNREADABLE, fallback_zone, zones_of
 
 log = logging.getLogger("kindly.worker")
 QUEUE = "kindly:queue"
@@ -128,7 +129,8 @@ class CountingConnector(CalendarConnector):
 
 @dataclass
 class WorkerState:
-    """What ``on_startup`` builds once and every job shares."""
+    """What ``on_startup`` builds once and every job shares; the roster is re-read by
+    :meth:`follow_roster` at every planning run, so no restart is needed when it changes."""
 
     settings: Settings
     roster: Roster
@@ -137,15 +139,63 @@ class WorkerState:
     clock: Clock
     zones: dict[str, ZoneInfo] = field(default_factory=dict)
     planner: asyncio.Task[None] | None = None
+    #: the roster file's (mtime, size) when it was last read; None: no file (a directory)
+    roster_stamp: tuple[int, int] | None = None
 
     def manager(self, key: str) -> Manager | None:
         """The roster's manager whose hashed address is ``key``."""
         return next((m for m in self.roster.managers if hashed(m.email) == key), None)
 
     async def zone(self, manager: Manager) -> ZoneInfo:
-        if manager.email not in self.zones:
-            self.zones[manager.email] = await zone_of(manager, self.run.connector, self.settings)
-        return self.zones[manager.email]
+        """The manager's zone; KINDLY_TIMEZONE while it cannot be looked up (the job's run
+        then fails with the reason, and the ledger records it)."""
+        [found] = await self.lookup([manager])
+        return found if isinstance(found, ZoneInfo) else fallback_zone(manager, self.settings)
+
+    async def lookup(self, managers: Sequence[Manager]) -> list[ZoneInfo | KindlyError]:
+        """Each manager's zone or why it cannot be looked up; zones found are kept, failures
+        are tried again next time."""
+        missing = [m for m in managers if m.email not in self.zones]
+        looked_up = await zones_of(missing, self.run.connector, self.settings)
+        found = dict(zip((m.email for m in missing), looked_up, strict=True))
+        for email, zone in found.items():
+            if isinstance(zone, ZoneInfo):
+                self.zones[email] = zone
+        return [self.zones[m.email] if m.email in self.zones else found[m.email] for m in managers]
+
+    async def follow_roster(self) -> None:
+        """Re-read the roster file when its mtime or size changed, a directory every time;
+        one that no longer loads keeps the last good roster, and the log says so."""
+        settings = self.settings
+        stamp = roster_stamp(settings)
+        if settings.roster_source == "file" and stamp == self.roster_stamp:
+            return
+        self.roster_stamp = stamp  # a bad file is reported once, not at every run
+        try:
+            roster = await load_roster(settings)
+        except KindlyError as exc:
+            log.warning(
+                "roster not reloaded, keeping the last good one (%d managers): %s",
+                len(self.roster.managers),
+                exc,
+            )
+            return
+        if roster != self.roster:
+            _log("roster_reloaded", managers=len(roster.managers), source=roster.source)
+            self.zones.clear()  # a manager's zone may be in the roster now, or no longer
+        self.roster = roster
+
+
+def roster_stamp(settings: Settings) -> tuple[int, int] | None:
+    """The roster file's (mtime, size), taken before it is read so a change while it is
+    read is seen next time; None for a directory roster or a file that is not there."""
+    if settings.roster_source != "file":
+        return None
+    try:
+        found = settings.roster_file.stat()
+    except OSError:
+        return None
+    return found.st_mtime_ns, found.st_size
 
 
 def _log(event: str, **fields: Any) -> None:
@@ -159,13 +209,14 @@ async def on_startup(ctx: dict[str, Any]) -> None:
     """Build settings, roster, connector, mailer and ledger once; start the planner."""
     settings: Settings = ctx.get("settings") or load_settings()
     clock: Clock = ctx.get("clock") or SystemClock()
+    stamp = roster_stamp(settings)
     roster = await load_roster(settings)
     redis: Redis = Redis.from_url(settings.redis_url, socket_connect_timeout=5)
     ledger = RedisLedger(redis)
     adapters = build_adapters(settings)
     connector = CountingConnector(adapters.connector, settings.calendar)
     run = RunContext(settings, connector, adapters.mailer, holds_ledger=ledger)
-    state = WorkerState(settings, roster, run, ledger, clock)
+    state = WorkerState(settings, roster, run, ledger, clock, roster_stamp=stamp)
     ctx["kindly"] = state
     await probes.attach(ctx, settings, roster, queue=QUEUE)
     _log("worker_started", managers=len(roster.managers), now=clock.now().isoformat())
@@ -196,28 +247,50 @@ class PlanSummary:
     enqueued: int = 0
     gave_up: int = 0
     done: int = 0
+    #: managers whose time zone could not be looked up (each recorded in the ledger)
+    unreadable: int = 0
 
 
 async def plan(ctx: dict[str, Any]) -> PlanSummary:
-    """Queue every due, unsettled digest; fail the ones that ran too often without a result."""
+    """Queue every due, unsettled digest; fail the ones that ran too often without a result.
+
+    The roster is re-read first when it changed. A manager whose zone cannot be looked
+    up is recorded in the ledger with the reason, and the others are planned as usual.
+    """
     state: WorkerState = ctx["kindly"]
     pool: ArqRedis = ctx["redis"]
     now = state.clock.now()
+    await state.follow_roster()
     managers = state.roster.managers
-    zones = [await state.zone(m) for m in managers]
+    found = await state.lookup(managers)
+    zones = [
+        zone if isinstance(zone, ZoneInfo) else fallback_zone(manager, state.settings)
+        for manager, zone in zip(managers, found, strict=True)
+    ]
     pairs = [(m.email, local_week(now, tz)) for m, tz in zip(managers, zones, strict=True)]
     records = await state.ledger.digests(pairs)
     attempts = await state.ledger.attempts(pairs)
     counts: Counter[Action] = Counter()
-    enqueued = 0
-    for manager, tz, record, tries in zip(managers, zones, records, attempts, strict=True):
+    enqueued = unreadable = 0
+    for manager, zone, tz, record, tries in zip(
+        managers, found, zones, records, attempts, strict=True
+    ):
+        if isinstance(zone, KindlyError):
+            unreadable += 1
+            await _unreadable(state, record, zone)
+            continue
+        settled = record.settled
+        if record.state is DigestState.FAILED and (record.reason or "").startswith(UNREADABLE):
+            # the calendar reads again: the failure was the planner's, the digest is still due
+            await state.ledger.record_pending(record.manager, record.week, "readable again")
+            settled = False
         decision = decide(
             manager.email,
             now=now,
             tz=tz,
             day=state.settings.digest_day,
             hour=state.settings.digest_hour,
-            settled=record.settled,
+            settled=settled,
             attempts=tries,
             max_attempts=state.settings.worker.attempts,
         )
@@ -245,10 +318,27 @@ async def plan(ctx: dict[str, Any]) -> PlanSummary:
         enqueued=enqueued,
         gave_up=counts[Action.GIVE_UP],
         done=counts[Action.DONE],
+        unreadable=unreadable,
     )
     metrics.planned({action.value: count for action, count in counts.items()})
     _log("planned", now=now.isoformat(), **asdict(summary))
     return summary
+
+
+async def _unreadable(state: WorkerState, record: DigestRecord, error: KindlyError) -> None:
+    """One manager's zone look-up failed: the ledger says why (``kindly status`` shows it)
+    and one line goes to the log. Failed when the problem will not pass by itself (the
+    job would fail the same way), pending while a retry may help."""
+    manager, week = record.manager, record.week
+    # the log names managers by their hash only, as the job lines do
+    reason = str(error).replace(manager, hashed(manager))
+    _log("manager_unreadable", manager=hashed(manager), week=week, reason=reason)
+    if record.settled and not (record.reason or "").startswith(UNREADABLE):
+        return  # sent, or failed by its own job: that stands
+    if error.transient:
+        await state.ledger.record_pending(manager, week, f"retrying: {error}")
+    else:
+        await state.ledger.record_failed(manager, week, f"{UNREADABLE}{error}")
 
 
 async def _planner_loop(ctx: dict[str, Any]) -> None:
@@ -308,6 +398,9 @@ async def _digest(state: WorkerState, manager_key: str, week: str, *, job_try: i
         await state.ledger.count_attempt(manager.email, week)
         result = await run_manager(manager, state.run, now=now)
         metrics.holds_placed(result.holds, result.unplaced)
+        if result.warnings:
+            # counted, not quoted: a warning names the calendar, so it carries an address
+            _log("calendar_warnings", manager=manager_key, week=week, count=len(result.warnings))
         return await _settle(state, result, week, job_try=job_try)
     except KindlyError as exc:  # the ledger itself is unreachable
         raise Retry(defer=_delay(state, job_try)) from exc

@@ -172,13 +172,19 @@ def status(now_given: datetime | None, week: str | None, as_json: bool) -> None:
 
 
 async def _status(settings: Settings, now: datetime, week: str | None = None) -> list[StatusLine]:
-    from service.pipeline import zone_of
+    """Every manager's line; one whose zone cannot be looked up is failed with the reason
+    (unless already sent), and the others are shown as usual."""
+    from service.zones import UNREADABLE, fallback_zone, zones_of
 
     roster = await load_roster(settings)
     connector = build_connector(settings)
     client: Redis = Redis.from_url(settings.redis_url, socket_connect_timeout=3)
     try:
-        zones = [await zone_of(m, connector, settings) for m in roster.managers]
+        found = await zones_of(roster.managers, connector, settings)
+        zones = [
+            zone if isinstance(zone, ZoneInfo) else fallback_zone(manager, settings)
+            for manager, zone in zip(roster.managers, found, strict=True)
+        ]
         pairs = [
             (m.email, week or local_week(now, tz))
             for m, tz in zip(roster.managers, zones, strict=True)
@@ -188,7 +194,11 @@ async def _status(settings: Settings, now: datetime, week: str | None = None) ->
         await client.aclose()
         await connector.aclose()
     lines = []
-    for record, tz in zip(records, zones, strict=True):
+    for record, zone, tz in zip(records, found, zones, strict=True):
+        if isinstance(zone, KindlyError) and record.state is not DigestState.SENT:
+            state = "pending" if zone.transient else "failed"
+            lines.append(StatusLine(record.manager, record.week, state, f"{UNREADABLE}{zone}"))
+            continue
         moment = now if week is None else _inside(week, tz)
         due = due_at(moment, tz, day=settings.digest_day, hour=settings.digest_hour)
         line = describe(record, now=now, due=due, tz=tz)

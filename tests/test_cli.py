@@ -196,3 +196,20 @@ class TestPreviewAndCheck:
         assert [line for line in done.stderr.splitlines() if line.startswith("kindly:")] == [
             line for line in done.stderr.splitlines() if "cy@example.com" in line
         ]
+
+
+class TestCheckNotes:
+    """`kindly check` names each event it would skip, and still passes."""
+
+    def test_a_skipped_event_is_a_note(self, run_kindly: RunKindly, org: dict[str, str]) -> None:
+        path = Path(org["KINDLY_ICS__DIR"]) / "ann@example.com.ics"
+        broken = (
+            "BEGIN:VEVENT\r\nUID:no-start@example.com\r\nDTSTAMP:20261101T090000Z\r\nEND:VEVENT\r\n"
+        )
+        path.write_text(path.read_text().replace("END:VCALENDAR", broken + "END:VCALENDAR"))
+        done = run_kindly("check", "--now", NOW, env=org)
+        assert done.returncode == 0, done.stderr
+        notes = [line for line in done.stderr.splitlines() if line.startswith("note: ann@")]
+        assert notes == [
+            "note: ann@example.com.ics: skipped event UID no-start@example.com: DTSTART missing"
+        ]

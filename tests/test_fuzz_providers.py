@@ -3,10 +3,10 @@
 A real-looking resource (an event, a free/busy answer, a directory user) has
 fields deleted, replaced by values of the wrong type or given unknown enum
 values. Each must map to well-typed domain objects, or fail the way its
-connector turns into one clear error line: Google's mapping raises only what
-``GoogleConnector.events`` translates, Graph's raises ``CalendarDataError``
-naming the mailbox, free/busy that cannot be read is ``None``, a directory
-that cannot be read is a ``RosterError`` naming it.
+connector turns into one clear line: an event either provider cannot read is
+left out with one warning naming the calendar and the item, Graph's single-event
+mapping raises ``CalendarDataError`` naming the mailbox, free/busy that cannot
+be read is ``None``, a directory that cannot be read is a ``RosterError`` naming it.
 """
 
 from __future__ import annotations
@@ -29,8 +29,6 @@ from tests.fuzzing import deep, hostile_text, outcome, quick
 
 AMS = ZoneInfo("Europe/Amsterdam")
 MANAGER = "maria@example.com"
-#: what GoogleConnector.events turns into a ConnectorError line naming the manager
-GOOGLE_TRANSLATED = (ValueError, KeyError, TypeError)
 
 GOOGLE_EVENT: dict[str, Any] = {
     "id": "ev1",
@@ -173,10 +171,18 @@ def assert_well_typed(event: Event) -> None:
 
 
 def check_google_events(items: list[Any]) -> None:
-    try:
-        events = google.events_from_items(items, zone=AMS)
-    except GOOGLE_TRANSLATED:
-        return
+    warnings: list[str] = []
+    events = google.events_from_items(items, zone=AMS, warn=warnings.append, calendar=MANAGER)
+    assert_skipped_or_mapped(items, events, warnings)
+
+
+def assert_skipped_or_mapped(items: list[Any], events: list[Event], warnings: list[str]) -> None:
+    """Every item is an event or exactly one one-line warning naming the calendar."""
+    assert len(events) + len(warnings) == len(items)
+    for warning in warnings:
+        assert warning.startswith(f"{MANAGER}"), warning
+        assert ": skipped event " in warning
+        assert "\n" not in warning
     for event in events:
         assert_well_typed(event)
 
@@ -202,6 +208,12 @@ def check_google_users(users: Any) -> None:
     assert isinstance(roster, Roster)
 
 
+def check_graph_events(items: list[Any]) -> None:
+    warnings: list[str] = []
+    events = graph.events_from_items(items, MANAGER, AMS, warn=warnings.append)
+    assert_skipped_or_mapped(items, events, warnings)
+
+
 def check_graph_event(item: Any) -> None:
     event, error = outcome(lambda: graph.to_event(item, MANAGER, AMS), CalendarDataError)
     if error is not None:
@@ -223,6 +235,7 @@ CASES: dict[str, tuple[Callable[[Any], None], st.SearchStrategy[Any]]] = {
     "google free/busy": (check_google_freebusy, mutated(GOOGLE_FREEBUSY)),
     "google directory": (check_google_users, mutated(GOOGLE_USERS)),
     "graph event": (check_graph_event, mutated(GRAPH_EVENT)),
+    "graph events": (check_graph_events, st.lists(mutated(GRAPH_EVENT), min_size=1, max_size=3)),
     "graph schedule": (check_graph_schedule, mutated(GRAPH_SCHEDULE)),
 }
 
@@ -253,3 +266,27 @@ class TestProviderPayloadFuzz:
             google.busy_from(GOOGLE_FREEBUSY, [MANAGER, "sam@example.com"])["sam@example.com"]
             is None
         )
+
+
+class TestOneMalformedItem:
+    """One event a provider sends malformed costs one warning, not the manager's calendar."""
+
+    def test_google(self) -> None:
+        warnings: list[str] = []
+        broken = {**GOOGLE_EVENT, "id": "ev2", "start": {"dateTime": "next tuesday"}}
+        events = google.events_from_items(
+            [GOOGLE_EVENT, broken], zone=AMS, warn=warnings.append, calendar=MANAGER
+        )
+        assert [e.id for e in events] == ["ev1"]
+        assert warnings == [
+            f"{MANAGER}: skipped event id ev2: not shaped as Google documents it "
+            "(ValueError(\"Invalid isoformat string: 'next tuesday'\"))"
+        ]
+
+    def test_graph(self) -> None:
+        warnings: list[str] = []
+        broken = {**GRAPH_EVENT, "id": "AAMk2", "end": None}
+        events = graph.events_from_items([broken, GRAPH_EVENT], MANAGER, AMS, warn=warnings.append)
+        assert [e.id for e in events] == [GRAPH_EVENT["id"]]
+        [warning] = warnings
+        assert warning.startswith(f"{MANAGER} (Microsoft 365 calendar): skipped event id AAMk2: ")

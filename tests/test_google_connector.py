@@ -16,10 +16,13 @@ import pytest
 from google.auth.exceptions import TransportError
 from hypothesis import given
 from hypothesis import strategies as st
+from redis.asyncio import Redis
 
 from connectors.google import GoogleConnector, from_settings, load_directory_roster
-from connectors.google_mapping import hold_body, hold_key_of, to_event
+from connectors.google_mapping import hold_body, hold_key_of, roster_from_users, to_event
 from connectors.google_transport import Backoff, RateLimiter, Rates, translate
+from connectors.mail.outbox import FileMailer
+from service.clock import FixedClock
 from service.errors import (
     AuthFailed,
     ConfigError,
@@ -28,12 +31,16 @@ from service.errors import (
     RateLimited,
     RosterError,
 )
-from service.model import Event, HoldKey, HoldRequest, Response, ShowAs, Status
+from service.ledger import RedisLedger
+from service.model import Event, HoldKey, HoldRequest, Response, Roster, ShowAs, Status
+from service.pipeline import RunContext
 from service.ports import CalendarConnector
 from service.settings import Settings
+from service.worker import WorkerState
 from tests.emulators.google import KINDLY_SCOPES, Faults, GoogleEmulator
 from tests.emulators.google.faults import FaultKind
 from tests.emulators.google.limits import PublishedLimits
+from tests.emulators.google.org import User
 from tests.emulators.graph.certs import make_certificate
 from tests.google_fixtures import (
     NO_RETRIES,
@@ -706,6 +713,44 @@ class TestDirectoryRoster:
         ]
         assert roster.managers[0].name == "Maria Jansen"
         assert pages == 3  # 6 users at 2 per page
+
+    async def test_a_worker_reads_it_again_at_every_planning_run(
+        self, org: Path, tmp_path: Path
+    ) -> None:
+        with running(org) as google:
+            settings = settings_for(google, tmp_path, admin_subject="admin@example.com")
+            settings = settings.model_copy(update={"roster_source": "directory"})
+            state = WorkerState(
+                settings,
+                Roster(()),
+                RunContext(settings, from_settings(settings), FileMailer(tmp_path)),
+                RedisLedger(Redis()),  # not used by the roster: never connects
+                FixedClock(datetime(2026, 11, 23, 7, tzinfo=UTC)),
+            )
+            await state.follow_roster()
+            before = [m.email for m in state.roster.managers]
+            assert MARIA in before
+            assert SAM not in before
+            google.org.users["lena@example.com"] = User("lena@example.com", "Lena", manager=SAM)
+            google.org.version += 1
+            await state.follow_roster()
+            await state.run.connector.aclose()
+            listings = google.counts("admin@example.com")["users.list"]
+        assert [m.email for m in state.roster.managers] == sorted([*before, SAM])
+        assert listings == 2
+
+    def test_internal_and_reserved_domains_are_kept(self) -> None:
+        users = [
+            {"primaryEmail": "boss@corp.local"},
+            {
+                "primaryEmail": "kim@staging.test",
+                "relations": [{"type": "manager", "value": "boss@corp.local"}],
+            },
+        ]
+        roster = roster_from_users(users, source="Google Directory")
+        assert [(m.email, [r.email for r in m.reports]) for m in roster.managers] == [
+            ("boss@corp.local", ["kim@staging.test"])
+        ]
 
     async def test_a_non_admin_subject_is_a_roster_error(
         self, google: GoogleEmulator, tmp_path: Path

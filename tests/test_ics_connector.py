@@ -341,9 +341,8 @@ class TestTimezone:
     async def test_zone(self, connector: IcsConnector, manager: str, zone: ZoneInfo | None) -> None:
         assert await connector.timezone(manager) == zone
 
-    async def test_unknown_x_wr_timezone(self, connector: IcsConnector) -> None:
-        with pytest.raises(CalendarDataError, match="unknown X-WR-TIMEZONE 'Europe/Atlantis'"):
-            await connector.timezone("broken-xwr@example.com")
+    async def test_unknown_x_wr_timezone_names_no_zone(self, connector: IcsConnector) -> None:
+        assert await connector.timezone("broken-xwr@example.com") is None
 
 
 class TestBusy:
@@ -366,13 +365,94 @@ class TestBusy:
             Interval(at(2026, 11, 27, 8, tz=UTC), at(2026, 11, 27, 8, 30, tz=UTC)),
         ]
 
-    async def test_malformed_persons_calendar(self, connector: IcsConnector) -> None:
+    async def test_a_persons_unusable_event_is_skipped_and_told(
+        self, connector: IcsConnector
+    ) -> None:
+        warnings: list[str] = []
+        busy = await connector.busy(
+            MANAGER,
+            ["broken-tzid@example.com"],
+            at(2026, 11, 1),
+            at(2026, 12, 1),
+            tz=AMS,
+            warn=warnings.append,
+        )
+        assert busy == {"broken-tzid@example.com": []}
+        assert warnings == [
+            "broken-tzid@example.com.ics: skipped event UID on-mars@example.com: unknown TZID "
+            "'Mars/Olympus_Mons' (add its VTIMEZONE or use an IANA name)"
+        ]
+
+    async def test_a_persons_calendar_that_is_none_is_an_error(
+        self, connector: IcsConnector
+    ) -> None:
         with pytest.raises(CalendarDataError) as caught:
             await connector.busy(
-                MANAGER, ["broken-tzid@example.com"], at(2026, 11, 1), at(2026, 12, 1), tz=AMS
+                MANAGER, ["broken-garbage@example.com"], at(2026, 11, 1), at(2026, 12, 1), tz=AMS
             )
-        assert str(CALENDARS.absolute() / "broken-tzid@example.com.ics") in str(caught.value)
+        assert str(CALENDARS.absolute() / "broken-garbage@example.com.ics") in str(caught.value)
         assert caught.value.manager == MANAGER
+
+
+class TestUnusableEvents:
+    """One unusable event is skipped with one warning naming file, UID and why; the rest counts."""
+
+    @pytest.mark.parametrize(
+        ("manager", "uid", "why"),
+        [
+            ("broken-no-dtstart", "no-start@example.com", "DTSTART missing"),
+            ("broken-tzid", "on-mars@example.com", "unknown TZID 'Mars/Olympus_Mons'"),
+            ("broken-rrule", "sometimes@example.com", "bad RRULE"),
+            ("broken-no-freq", "how-often@example.com", "RRULE without FREQ"),
+            ("broken-interval", "never-advances@example.com", "RRULE with INTERVAL below 1"),
+            ("broken-byhour", "hour-25@example.com", "cannot expand its recurrences"),
+        ],
+    )
+    async def test_the_event_is_skipped_with_one_warning(
+        self, connector: IcsConnector, manager: str, uid: str, why: str
+    ) -> None:
+        warnings: list[str] = []
+        events = await connector.events(
+            f"{manager}@example.com", OCTOBER, DECEMBER, tz=AMS, warn=warnings.append
+        )
+        assert events == []
+        [warning] = warnings
+        assert warning.startswith(f"{manager}@example.com.ics: skipped event UID {uid}: {why}")
+        assert "\n" not in warning
+
+    async def test_the_good_events_of_the_calendar_still_count(
+        self, connector: IcsConnector
+    ) -> None:
+        warnings: list[str] = []
+        events = await connector.events(
+            "one-bad-event@example.com", OCTOBER, DECEMBER, tz=AMS, warn=warnings.append
+        )
+        assert [e.id for e in events] == [
+            "good-weekly@example.com/20261102T140000Z",
+            "good-weekly@example.com/20261109T140000Z",
+            "good-1on1@example.com",
+        ]
+        assert [w.split(": ")[1] for w in warnings] == [
+            "skipped event UID no-start@example.com",
+            "skipped event UID holiday-feed@example.com",
+            "skipped event UID hour-25@example.com",
+        ]
+
+    async def test_without_warn_the_skip_is_silent(self, connector: IcsConnector) -> None:
+        assert len(await read(connector, "one-bad-event@example.com")) == 3
+
+    async def test_an_unknown_x_wr_timezone_is_told_and_the_callers_zone_used(
+        self, connector: IcsConnector
+    ) -> None:
+        warnings: list[str] = []
+        events = await connector.events(
+            "broken-xwr@example.com", OCTOBER, DECEMBER, tz=NYC, warn=warnings.append
+        )
+        assert [e.id for e in events] == ["sunk@example.com"]
+        assert warnings == [
+            "broken-xwr@example.com.ics: ignored unknown X-WR-TIMEZONE 'Europe/Atlantis'; "
+            "times without a zone are placed in the manager's"
+        ]
 
 
 class TestErrors:
@@ -393,13 +473,6 @@ class TestErrors:
         [
             ("broken-garbage", "is not a valid iCalendar file"),
             ("broken-bare-event", "has no VCALENDAR"),
-            ("broken-no-dtstart", "event no-start@example.com has no DTSTART"),
-            ("broken-tzid", "unknown TZID 'Mars/Olympus_Mons'"),
-            ("broken-rrule", "event sometimes@example.com has a bad RRULE"),
-            ("broken-no-freq", "event how-often@example.com has an RRULE without FREQ"),
-            ("broken-interval", "INTERVAL below 1"),
-            ("broken-byhour", "cannot expand its events"),
-            ("broken-xwr", "unknown X-WR-TIMEZONE 'Europe/Atlantis'"),
         ],
     )
     async def test_malformed(self, connector: IcsConnector, manager: str, problem: str) -> None:

@@ -6,10 +6,12 @@ import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from pathlib import Path
 
 import pytest
 
 from connectors.mail.graph import GraphMailer, SendPace, from_settings
+from connectors.mail.outbox import OutboxLedger
 from connectors.outlook import directory_roster
 from service.errors import DeliveryError
 from service.ports import OutgoingMail
@@ -186,6 +188,67 @@ class TestSentItemsOncePerRun:
         assert len(emulator.sent) == 2
 
 
+class TestSentItemsLag:
+    """Exchange may file a digest in Sent Items late: what was sent is recorded in the
+    outbox ledger, so an immediate re-run of `kindly run --once` sends nothing again."""
+
+    async def run_once(self, emulator: GraphEmulator, ledger: OutboxLedger | None) -> bool:
+        """The mailer as one `kindly run --once` uses it: Sent Items read once, then a send."""
+        client = make_client(emulator)
+        mailer = GraphMailer(client, sender=SENDER, clock=lambda: NOW, ledger=ledger)
+        await mailer.prefetch_sent(NOW)
+        result = await mailer.send(digest())
+        await mailer.aclose()
+        return result.sent
+
+    async def test_an_immediate_rerun_sends_nothing(
+        self, emulator: GraphEmulator, tmp_path: Path
+    ) -> None:
+        emulator.api.sent_items_lag = True
+        assert await self.run_once(emulator, OutboxLedger(tmp_path))
+        assert not await self.run_once(emulator, OutboxLedger(tmp_path))
+        assert len(emulator.sent) == 1
+        [line] = (tmp_path / "2026-W48" / "ledger.jsonl").read_text().splitlines()
+        assert MESSAGE_ID in line
+
+    async def test_without_the_record_the_lag_sends_twice(self, emulator: GraphEmulator) -> None:
+        """What the record is for: Sent Items alone cannot tell while they lag."""
+        emulator.api.sent_items_lag = True
+        assert await self.run_once(emulator, None)
+        assert await self.run_once(emulator, None)
+        assert len(emulator.sent) == 2
+
+    async def test_once_filed_sent_items_still_decide(
+        self, emulator: GraphEmulator, tmp_path: Path
+    ) -> None:
+        """Another host's run (its own outbox) finds the digest in Sent Items."""
+        emulator.api.sent_items_lag = True
+        assert await self.run_once(emulator, OutboxLedger(tmp_path / "one"))
+        emulator.api.file_sent_items()
+        assert not await self.run_once(emulator, OutboxLedger(tmp_path / "other"))
+        assert len(emulator.sent) == 1
+
+    async def test_a_record_that_cannot_be_written_fails_nothing(
+        self, emulator: GraphEmulator, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        not_a_folder = tmp_path / "outbox"
+        not_a_folder.write_text("")
+        with caplog.at_level(logging.WARNING, logger="kindly.graph"):
+            assert await self.run_once(emulator, OutboxLedger(not_a_folder))
+        [line] = caplog.messages
+        assert line.startswith("digest for olaf@example.com sent, but not recorded: ")
+        assert "KINDLY_EMAIL__OUTBOX_DIR" in line
+
+    async def test_from_settings_records_in_the_outbox(
+        self, emulator: GraphEmulator, tmp_path: Path
+    ) -> None:
+        email = {"backend": "graph", "from": SENDER, "outbox_dir": tmp_path}
+        mailer = from_settings(outlook_settings(emulator, email=email))
+        await mailer.aclose()
+        assert mailer.ledger is not None
+        assert mailer.ledger.outbox == tmp_path
+
+
 class TestSendPace:
     """Sends are paced to the sender's quota; the clock is fake, nothing waits for real."""
 
@@ -271,6 +334,18 @@ class TestDirectoryRoster:
         assert emulator.count("users") == 3  # five users, two per page
         assert emulator.count("directReports") == 4  # the four enabled users, in one $batch
         assert emulator.count("batch") == 1
+
+    async def test_internal_and_reserved_domains_are_kept(self, trust: CertificatePair) -> None:
+        boss, reports = "boss@corp.local", ["kim@corp.local", "lee@staging.test"]
+        users = {boss: User(user_id(boss), boss, "Boss")}
+        users |= {r: User(user_id(r), r, r, manager=boss) for r in reports}
+        with GraphEmulator(Organisation(users, {}), tls=trust) as emulator:
+            client = make_client(emulator)
+            roster = await directory_roster(client)
+            await client.aclose()
+        assert [(m.email, [r.email for r in m.reports]) for m in roster.managers] == [
+            (boss, reports)
+        ]
 
 
 def big_org(managers: int = 3, reports: int = 19) -> Organisation:

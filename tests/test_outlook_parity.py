@@ -112,7 +112,10 @@ class TestGraphDelivery:
             assert first[manager]["email"]["sent"]
             assert not again[manager]["email"]["sent"]
             assert first[manager]["email"]["message_id"] == again[manager]["email"]["message_id"]
-        assert not (tmp_path / "outbox").exists()
+        # no .eml: the outbox holds only the ledger of what Graph was asked to send
+        assert not list((tmp_path / "outbox").rglob("*.eml"))
+        [ledger] = (tmp_path / "outbox").glob("*/ledger.jsonl")
+        assert len(ledger.read_text().splitlines()) == len(MANAGERS)
 
 
 class TestRequestBudget:

@@ -66,6 +66,24 @@ class TestGoodRoster:
         assert roster.manager("MARIA@example.com") is roster.managers[0]
 
 
+class TestAnyDomain:
+    """Reserved and internal domains are addresses like any other: syntax only is checked."""
+
+    @pytest.mark.parametrize(
+        "domain", ["corp.local", "example.test", "mail.internal", "hq.corp", "localhost"]
+    )
+    def test_accepted(self, domain: str) -> None:
+        text = f"managers:\n  - email: Maria@{domain}\n    reports:\n      - email: sam@{domain}\n"
+        roster = parse_roster(text, source="roster.yaml")
+        assert [(m.email, [r.email for r in m.reports]) for m in roster.managers] == [
+            (f"maria@{domain}", [f"sam@{domain}"])
+        ]
+
+    def test_a_bad_address_on_a_reserved_domain_is_still_refused(self) -> None:
+        text = "managers:\n  - email: maria@corp..local\n    reports: []\n"
+        assert "'maria@corp..local' is not a valid email address" in problems(text)[0]
+
+
 class TestProblems:
     """Each kind of mistake is named with its file and line and how to fix it."""
 

@@ -41,6 +41,29 @@ class TestDefaults:
         assert (google.requests_per_minute_per_user, google.requests_per_minute) == (600, 10_000)
 
 
+class TestAnyDomain:
+    """The sender may be on any domain with a valid syntax, internal and reserved ones too."""
+
+    @pytest.mark.parametrize(
+        "sender",
+        [
+            "kindly@corp.local",
+            "kindly@staging.test",
+            "kindly@mail.internal",
+            "kindly@hq.corp",
+            "kindly@localhost",
+        ],
+    )
+    def test_accepted(self, monkeypatch: pytest.MonkeyPatch, sender: str) -> None:
+        monkeypatch.setenv("KINDLY_EMAIL__FROM", sender)
+        assert load_settings().email.from_ == sender
+
+    def test_syntax_is_still_checked(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("KINDLY_EMAIL__FROM", "kindly@@corp.local")
+        with pytest.raises(ConfigError, match=r"KINDLY_EMAIL__FROM='kindly@@corp\.local': "):
+            load_settings()
+
+
 class TestEnvironment:
     """Nested names use __, and .env is read."""
 
@@ -83,7 +106,11 @@ class TestBadValues:
             ),
             ("KINDLY_HOLDS__DURATION_MINUTES", "ten", "KINDLY_HOLDS__DURATION_MINUTES='ten': "),
             ("KINDLY_TIMEZONE", "Mars/Base", "unknown time zone 'Mars/Base'"),
-            ("KINDLY_EMAIL__FROM", "nobody", "KINDLY_EMAIL__FROM='nobody': value is not a valid"),
+            (
+                "KINDLY_EMAIL__FROM",
+                "nobody",
+                "KINDLY_EMAIL__FROM='nobody': 'nobody' is not a valid email address",
+            ),
             ("KINDLY_CADENCE_DAYS", "0", "KINDLY_CADENCE_DAYS='0': Input should be greater"),
             ("KINDLY_DIGEST_DAY", "monday", "Input should be 'mon', 'tue'"),
             ("KINDLY_HOLDS__ENABLED", "perhaps", "KINDLY_HOLDS__ENABLED='perhaps'"),

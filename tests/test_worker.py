@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,10 +17,10 @@ from arq.connections import ArqRedis
 from redis.asyncio import Redis
 
 from service.clock import FixedClock
-from service.ledger import DigestState, RedisLedger
+from service.ledger import DigestRecord, DigestState, RedisLedger
 from service.planner import hashed, job_id
 from service.settings import Settings
-from service.worker import create_worker
+from service.worker import KindlyWorker, create_worker, plan
 from tests.smtpd import Fault, Recorder, SmtpServer, start_server
 
 REDIS_URL = "redis://127.0.0.1:6379/11"
@@ -91,6 +93,14 @@ async def _states(managers: list[str], week: str = WEEK) -> dict[str, DigestStat
     return {r.manager: r.state for r in records}
 
 
+async def _record(manager: str) -> DigestRecord:
+    client: Redis = Redis.from_url(REDIS_URL)
+    try:
+        return await RedisLedger(client).digest(manager, WEEK)
+    finally:
+        await client.aclose()
+
+
 def _outbox(org: Path) -> list[str]:
     return sorted(p.name for p in (org / "outbox").glob("*/*.eml"))
 
@@ -141,11 +151,7 @@ class TestSmtpDelivery:
         settings = _settings(org, smtpd)
         await _burst(settings, MONDAY_0800_AMSTERDAM)
         assert await _burst(settings, MONDAY_0800_AMSTERDAM) == 0  # nothing planned again
-        client: Redis = Redis.from_url(REDIS_URL)
-        try:
-            record = await RedisLedger(client).digest(ANOUK, WEEK)
-        finally:
-            await client.aclose()
+        record = await _record(ANOUK)
         assert record.state is DigestState.FAILED
         assert "554" in (record.reason or "")
 
@@ -168,11 +174,7 @@ class TestSmtpDelivery:
         settings = _settings(org, smtpd, worker={"max_tries": 1, "max_attempts": 2})
         for _ in range(3):
             await _burst(settings, MONDAY_0800_AMSTERDAM)
-        client: Redis = Redis.from_url(REDIS_URL)
-        try:
-            record = await RedisLedger(client).digest(ANOUK, WEEK)
-        finally:
-            await client.aclose()
+        record = await _record(ANOUK)
         assert record.state is DigestState.FAILED
         assert "gave up after 2 runs" in (record.reason or "")
 
@@ -232,3 +234,89 @@ class TestRedisOutage:
             assert worker._redis_down_since is not None
         finally:
             await dead.aclose()
+
+
+async def _until(done: Callable[[], Awaitable[bool]], what: str) -> None:
+    """Wait for the running worker to get somewhere (it polls Redis every half second)."""
+    for _ in range(400):
+        if await done():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the worker never got there: {what}")
+
+
+NEWCOMER = "noor@example.com"
+NEWCOMER_ENTRY = f"""
+  - email: {NEWCOMER}
+    name: Noor Haddad
+    timezone: Europe/Amsterdam
+    reports:
+      - email: omar@example.com
+"""
+
+
+class TestFollowsTheRoster:
+    """A running worker reads the roster file again when it changes: no restart needed."""
+
+    @pytest.fixture
+    async def running(self, org: Path, redis: Redis) -> AsyncIterator[KindlyWorker]:
+        settings = _settings(org, worker={"plan_every_seconds": 3600})  # the test plans itself
+        worker = create_worker(
+            settings, clock=FixedClock(MONDAY_0800_AMSTERDAM), handle_signals=False
+        )
+        task = asyncio.create_task(worker.async_run())
+        await _until(lambda: _sent(ANOUK, PRIYA), "the first digests")
+        try:
+            yield worker
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await worker.close()
+
+    async def test_a_manager_added_gets_a_digest(self, org: Path, running: KindlyWorker) -> None:
+        shutil.copy(org / "calendars" / f"{ANOUK}.ics", org / "calendars" / f"{NEWCOMER}.ics")
+        with (org / "roster.yaml").open("a", encoding="utf-8") as roster:
+            roster.write(NEWCOMER_ENTRY)
+        summary = await plan(running.ctx)
+        assert summary.enqueued == 1
+        await _until(lambda: _sent(NEWCOMER), "the newcomer's digest")
+        assert _outbox(org) == [f"{ANOUK}.eml", f"{NEWCOMER}.eml", f"{PRIYA}.eml"]
+
+    async def test_an_invalid_roster_keeps_the_last_good_one(
+        self, org: Path, running: KindlyWorker, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        (org / "roster.yaml").write_text("managers:\n  - email: not-an-address\n")
+        summary = await plan(running.ctx)
+        assert (summary.done, summary.due) == (2, 0)  # Anouk and Priya sent; Daniel not yet due
+        [warning] = [r.getMessage() for r in caplog.records if "roster not reloaded" in r.message]
+        assert "keeping the last good one (3 managers)" in warning
+        assert "not-an-address" in warning
+        caplog.clear()
+        await plan(running.ctx)  # the same bad file is not reported again at every run
+        assert not [r for r in caplog.records if "roster not reloaded" in r.message]
+
+
+async def _sent(*managers: str) -> bool:
+    states = await _states(list(managers))
+    return all(state is DigestState.SENT for state in states.values())
+
+
+class TestOneUnreadableManager:
+    """A manager whose zone cannot be looked up is failed with the reason; the others go on."""
+
+    async def test_recorded_then_lifted_once_readable(self, org: Path, redis: Redis) -> None:
+        roster = (org / "roster.yaml").read_text(encoding="utf-8")
+        (org / "roster.yaml").write_text(roster.replace("    timezone: Asia/Kolkata\n", ""))
+        calendar = org / "calendars" / f"{PRIYA}.ics"
+        good = calendar.read_bytes()
+        calendar.write_text("not a calendar\n")
+        await _burst(_settings(org), MONDAY_0800_AMSTERDAM)
+        assert _outbox(org) == [f"{ANOUK}.eml"]
+        record = await _record(PRIYA)
+        assert record.state is DigestState.FAILED
+        assert f"{PRIYA}.ics: is not a valid iCalendar file" in (record.reason or "")
+
+        calendar.write_bytes(good)  # fixed: the next planning run sends it after all
+        await _burst(_settings(org), TUESDAY)
+        assert await _states([PRIYA]) == {PRIYA: DigestState.SENT}

@@ -198,3 +198,31 @@ class TestStatusWeek:
 
 
 FORGOTTEN = "nothing recorded: not sent that week, or longer ago than the ledger keeps (21 days)"
+
+
+class TestOneUnreadableManager:
+    """A manager whose calendar cannot be read fails alone: the others' digests still go out."""
+
+    def test_issue_reproduction(self, org: dict[str, str], tmp_path: Path) -> None:
+        """Priya's zone removed from the roster and her .ics broken: Anouk still gets hers."""
+        roster = (REPO / "examples" / "roster.yaml").read_text(encoding="utf-8")
+        zone = "    timezone: Asia/Kolkata\n"
+        assert zone in roster
+        (tmp_path / "roster.yaml").write_text(roster.replace(zone, ""), encoding="utf-8")
+        (tmp_path / "calendars" / "priya@example.com.ics").write_text("not a calendar\n")
+        env = {**org, "KINDLY_ROSTER_FILE": str(tmp_path / "roster.yaml")}
+
+        done = _kindly("worker", "--burst", "--now", NOW, env=env, cwd=tmp_path)
+        assert "Traceback" not in done.stderr
+        sent = sorted(p.name for p in (tmp_path / "outbox").glob("*/*.eml"))
+        assert sent == ["anouk@example.com.eml"]
+        unreadable = [line for line in done.stderr.splitlines() if "manager_unreadable" in line]
+        assert len(unreadable) == 1
+
+        shown = _kindly("status", "--json", "--now", NOW, env=env, cwd=tmp_path)
+        assert shown.returncode == 0, shown.stderr
+        lines = {x["manager"]: x for x in map(json.loads, shown.stdout.splitlines())}
+        assert [lines[m]["state"] for m in sorted(lines)] == ["sent", "pending", "failed"]
+        reason = lines["priya@example.com"]["reason"]
+        assert reason.startswith("cannot read the calendar to plan this digest: ")
+        assert "priya@example.com.ics: is not a valid iCalendar file" in reason

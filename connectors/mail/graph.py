@@ -10,6 +10,13 @@ whose answer was lost is looked up again before it is retried. The message
 goes as MIME, so its Message-ID, both parts and inline styles arrive exactly
 as rendered.
 
+Exchange can show a sent message in Sent Items seconds or minutes late, so what
+this mailer sends is also recorded in the outbox ledger
+(``KINDLY_EMAIL__OUTBOX_DIR/<week>/ledger.jsonl``, as the file backend keeps it)
+and looked up there first: an immediate re-run never sends again. The record
+is a second ledger, never a reason to fail: if it cannot be read or written,
+Sent Items decide alone and the log says so.
+
 Exchange Online takes 30 messages a minute from one sender: :class:`SendPace`
 keeps this process to ``KINDLY_EMAIL__SEND_PER_MINUTE``; a 429 is still
 retried by the client after Retry-After.
@@ -30,6 +37,7 @@ from typing import Protocol
 from urllib.parse import quote
 
 from connectors.graph_http import GraphClient, client_from_settings
+from connectors.mail.outbox import OutboxLedger
 from service import metrics
 from service.errors import ConnectorError, DeliveryError
 from service.model import iso_week
@@ -131,11 +139,14 @@ class GraphMailer(Mailer):
         owns_client: bool = True,
         pace: Pace | None = None,
         clock: Callable[[], datetime] = _utc_now,
+        ledger: OutboxLedger | None = None,
     ) -> None:
         self.client = client
         self.sender = sender.lower()
         self.owns_client = owns_client
         self.pace = pace or SendPace(30)
+        #: what this host sent, known before Sent Items show it
+        self.ledger = ledger
         #: the real clock, for digests sent while a run had its clock pinned
         self.clock = clock
         self._sent: _SentItems | None = None
@@ -170,6 +181,8 @@ class GraphMailer(Mailer):
         self._sent = _SentItems(_weeks_at(now), ids)
 
     async def already_sent(self, message_id: str, *, manager: str, week: str) -> bool:
+        if await self._recorded(week, message_id):
+            return True
         known = self._sent
         if known is not None and week in known.weeks:
             return message_id in known.ids
@@ -181,7 +194,30 @@ class GraphMailer(Mailer):
         await self._deliver(mail)
         if self._sent is not None:
             self._sent.ids.add(mail.message_id)
+        await self._record(mail)
         return SendResult(mail.message_id, sent=True)
+
+    async def _recorded(self, week: str, message_id: str) -> bool:
+        if self.ledger is None:
+            return False
+        try:
+            return await asyncio.to_thread(self.ledger.holds, week, message_id)
+        except (DeliveryError, OSError) as exc:
+            log.warning("%s; Sent Items decide alone whether a digest went out", exc)
+            return False
+
+    async def _record(self, mail: OutgoingMail) -> None:
+        if self.ledger is None:
+            return
+
+        def add(ledger: OutboxLedger) -> None:
+            with ledger.week(mail.week) as week:
+                week.add(mail)
+
+        try:
+            await asyncio.to_thread(add, self.ledger)
+        except (DeliveryError, OSError) as exc:
+            log.warning("digest for %s sent, but not recorded: %s", mail.manager, exc)
 
     async def _deliver(self, mail: OutgoingMail) -> None:
         """sendMail, retried after a transient failure unless Sent Items show it went out."""
@@ -257,4 +293,5 @@ def from_settings(settings: Settings, *, client: GraphClient | None = None) -> G
         client or client_from_settings(settings),
         sender=str(settings.email.from_),
         pace=SendPace(settings.email.send_per_minute),
+        ledger=OutboxLedger(settings.email.outbox_dir),
     )

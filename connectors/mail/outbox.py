@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,63 +37,39 @@ class _WeekLedger:
     torn: bool = False
 
 
-class FileMailer(Mailer):
-    """Writes digests to a folder instead of sending them (demo, previews, audits)."""
+class OutboxLedger:
+    """``<outbox>/<week>/ledger.jsonl``: the Message-IDs delivered, one JSON line each.
+
+    The file mailer keeps it beside its ``.eml`` files; the Graph mailer keeps it too,
+    so a re-run knows what it sent before Sent Items show it. Raises DeliveryError for
+    a ledger it cannot read or write.
+    """
 
     def __init__(self, outbox: Path) -> None:
         self.outbox = outbox
         self._weeks: dict[str, _WeekLedger] = {}
 
-    async def send(self, mail: OutgoingMail) -> SendResult:
-        return await asyncio.to_thread(self._send, mail)
-
-    async def already_sent(self, message_id: str, *, manager: str, week: str) -> bool:
-        return await asyncio.to_thread(self._already_sent, message_id, manager, week)
-
-    async def aclose(self) -> None:
-        """Nothing is held open between sends."""
-
-    def _already_sent(self, message_id: str, manager: str, week: str) -> bool:
+    @contextmanager
+    def week(self, week: str) -> Iterator[_Week]:
+        """One week's ledger, brought up to date and locked against other processes."""
         folder = self.outbox / week
-        if (folder / f"{manager}.eml").exists():
-            return True
-        if not folder.is_dir():
-            return False
-        with locked(folder / ".lock"):
-            return message_id in self._catch_up(folder, week).sent
-
-    def _send(self, mail: OutgoingMail) -> SendResult:
-        folder = self.outbox / mail.week
         try:
             folder.mkdir(parents=True, exist_ok=True)
             with locked(folder / ".lock"):
-                ledger = self._catch_up(folder, mail.week)
-                eml = folder / f"{mail.manager}.eml"
-                if mail.message_id in ledger.sent or eml.exists():
-                    return SendResult(mail.message_id, sent=False)
-                write_atomically(eml, mail.message.as_bytes())
-                record = {"file": eml.name, "manager": mail.manager, "message_id": mail.message_id}
-                line = json.dumps(record, sort_keys=True) + "\n"
-                self._append(folder / LEDGER, line, ledger)
-                ledger.sent.add(mail.message_id)
+                yield _Week(folder, self._catch_up(folder, week))
         except OSError as exc:
             raise DeliveryError(
                 f"cannot write the digest to {folder} ({exc.strerror or exc}); "
                 "check KINDLY_EMAIL__OUTBOX_DIR exists and is writable"
             ) from None
-        return SendResult(mail.message_id, sent=True)
 
-    def _append(self, path: Path, text: str, ledger: _WeekLedger) -> None:
-        data = text.encode()
-        if ledger.torn:
-            # a run crashed mid-line after writing its .eml (which keeps it from resending)
-            os.truncate(path, ledger.offset)
-        with path.open("ab") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        ledger.offset += len(data)
-        ledger.torn = False
+    def holds(self, week: str, message_id: str) -> bool:
+        """Whether the week's ledger has this Message-ID (no folder: nothing sent)."""
+        folder = self.outbox / week
+        if not folder.is_dir():
+            return False
+        with locked(folder / ".lock"):
+            return message_id in self._catch_up(folder, week).sent
 
     def _catch_up(self, folder: Path, week: str) -> _WeekLedger:
         """This week's ledger, reading only what other runs appended since the last look."""
@@ -114,6 +92,64 @@ class FileMailer(Mailer):
         ledger.offset += len(complete) + len(end)
         ledger.torn = bool(rest)
         return ledger
+
+
+@dataclass(frozen=True, slots=True)
+class _Week:
+    """One week's ledger while its lock is held."""
+
+    folder: Path
+    ledger: _WeekLedger
+
+    def has(self, message_id: str) -> bool:
+        return message_id in self.ledger.sent
+
+    def add(self, mail: OutgoingMail, *, file: str | None = None) -> None:
+        """Append the digest's line; durable before this returns."""
+        record = {"file": file, "manager": mail.manager, "message_id": mail.message_id}
+        data = (json.dumps(record, sort_keys=True) + "\n").encode()
+        path = self.folder / LEDGER
+        if self.ledger.torn:
+            # a run crashed mid-line after writing its .eml (which keeps it from resending)
+            os.truncate(path, self.ledger.offset)
+        with path.open("ab") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        self.ledger.offset += len(data)
+        self.ledger.torn = False
+        self.ledger.sent.add(mail.message_id)
+
+
+class FileMailer(Mailer):
+    """Writes digests to a folder instead of sending them (demo, previews, audits)."""
+
+    def __init__(self, outbox: Path) -> None:
+        self.outbox = outbox
+        self.ledger = OutboxLedger(outbox)
+
+    async def send(self, mail: OutgoingMail) -> SendResult:
+        return await asyncio.to_thread(self._send, mail)
+
+    async def already_sent(self, message_id: str, *, manager: str, week: str) -> bool:
+        return await asyncio.to_thread(self._already_sent, message_id, manager, week)
+
+    async def aclose(self) -> None:
+        """Nothing is held open between sends."""
+
+    def _already_sent(self, message_id: str, manager: str, week: str) -> bool:
+        if (self.outbox / week / f"{manager}.eml").exists():
+            return True
+        return self.ledger.holds(week, message_id)
+
+    def _send(self, mail: OutgoingMail) -> SendResult:
+        with self.ledger.week(mail.week) as week:
+            eml = week.folder / f"{mail.manager}.eml"
+            if week.has(mail.message_id) or eml.exists():
+                return SendResult(mail.message_id, sent=False)
+            write_atomically(eml, mail.message.as_bytes())
+            week.add(mail, file=eml.name)
+        return SendResult(mail.message_id, sent=True)
 
 
 def _message_id(raw: bytes, path: Path) -> str:

@@ -19,6 +19,10 @@ from examples/. The run:
 3. Tuesday 10:00 UTC: two workers start again (kills go on) until every manager
    — including New York's, due during the downtime — has a digest.
 
+Two more managers can never be served: one whose calendar is no calendar, one
+the provider answers 404 for. Each must be failed in the ledger, with no digest,
+while every other manager gets exactly one.
+
 Then it counts at the sink by Message-ID and in the calendars by hold UID and
 prints the figures.
 """
@@ -59,6 +63,8 @@ ZONES = ("Europe/Amsterdam", "Asia/Kolkata", "UTC", "Asia/Tokyo", "America/New_Y
 PHASE_A = datetime(2026, 11, 23, 9, tzinfo=UTC)
 DOWNTIME = timedelta(hours=25)
 WEEK = "2026-W48"
+#: managers no run can serve: a calendar that is no calendar, a mailbox the provider lost
+BROKEN_CALENDAR, MISSING = "broken-calendar@example.com", "gone@example.com"
 
 
 @dataclass
@@ -87,6 +93,8 @@ class Figures:
     duplicate_digests: int = 0
     lost_digests: int = 0
     failed_in_ledger: int = 0
+    #: of the two managers no run can serve, those failed in the ledger without a digest
+    unservable_failed: int = 0
     holds: int = 0
     distinct_holds: int = 0
     duplicate_holds: int = 0
@@ -102,6 +110,7 @@ class Figures:
             and self.lost_digests == 0
             and self.duplicate_holds == 0
             and self.lost_holds == 0
+            and self.unservable_failed == 2
         )
 
 
@@ -131,8 +140,11 @@ def scale_org(folder: Path, managers: int) -> list[str]:
                 for old, new in renamed.items():
                     text = re.sub(re.escape(old), new, text, flags=re.IGNORECASE)
                 (folder / "calendars" / f"{renamed[email]}.ics").write_text(text, encoding="utf-8")
+    for email in (BROKEN_CALENDAR, MISSING):  # no zone in the roster: it is looked up
+        out.append({"email": email, "reports": [{"email": f"report-of-{email}"}]})
+    (folder / "calendars" / f"{BROKEN_CALENDAR}.ics").write_text("not a calendar\n")
     (folder / "roster.yaml").write_text(yaml.safe_dump({"managers": out}, sort_keys=False))
-    return [m["email"] for m in out]
+    return [m["email"] for m in out[:managers]]
 
 
 # the pieces this script runs
@@ -308,6 +320,10 @@ def count(
     figures.failed_in_ledger = sum(
         _hget(client, f"kindly:digest:{WEEK}:{m}", "state") == b"failed" for m in managers
     )
+    figures.unservable_failed = sum(
+        per_manager[m] == 0 and _hget(client, f"kindly:digest:{WEEK}:{m}", "state") == b"failed"
+        for m in (BROKEN_CALENDAR, MISSING)
+    )
     uids: Counter[str] = Counter()
     for path in holds_dir.glob("*.ics"):
         calendar = icalendar.Calendar.from_ical(path.read_bytes())
@@ -382,6 +398,7 @@ def run(config: Config) -> Figures:
         env = _environment(folder, server.url, sink.start(), config)
         env["CHAOS_CRASH_MANAGER"] = due_first[len(due_first) // 2]
         env["CHAOS_CRASH_TIMES"] = str(config.crash_times)
+        env["CHAOS_MISSING_MANAGER"] = MISSING
         workers = Workers(env, folder)
         deadline = began + config.deadline_seconds
         try:

@@ -24,6 +24,7 @@ class TestQuickChaos:
         assert figures.redis_restarts == 1
         assert figures.provider_faults > 0
         assert figures.deliveries == figures.distinct_message_ids == 12
+        assert figures.unservable_failed == 2  # a broken calendar, a 404: failed, alone
         assert figures.exactly_once, _report(figures)
 
 

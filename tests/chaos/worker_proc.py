@@ -3,8 +3,9 @@
 ``python -m tests.chaos.worker_proc ISO8601`` runs ``create_worker`` like
 ``kindly worker --now ISO8601``, except that calendar calls fail transiently
 at ``CHAOS_FAULT_RATE`` (half before the provider acts, half after it acted
-but before the answer arrives) and the first ``CHAOS_CRASH_TIMES`` runs for
-``CHAOS_CRASH_MANAGER`` kill the whole process with SIGKILL.
+but before the answer arrives), the first ``CHAOS_CRASH_TIMES`` runs for
+``CHAOS_CRASH_MANAGER`` kill the whole process with SIGKILL, and every call for
+``CHAOS_MISSING_MANAGER`` is answered 404, as for a mailbox that is gone.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from service.clock import OffsetClock
-from service.errors import ProviderUnavailable
+from service.errors import AuthFailed, ProviderUnavailable
 from service.model import Event, HoldRequest, Interval, PlacedHold, ProviderWorkingTime
 from service.ports import CalendarConnector, Warn
 from service.settings import load_settings
@@ -41,6 +42,11 @@ class FaultyConnector(CalendarConnector):
         self.state_dir = state_dir
         self.crash_manager = os.environ.get("CHAOS_CRASH_MANAGER", "")
         self.crash_times = int(os.environ.get("CHAOS_CRASH_TIMES", "0"))
+        self.missing_manager = os.environ.get("CHAOS_MISSING_MANAGER", "")
+
+    def _known(self, manager: str) -> None:
+        if manager == self.missing_manager:
+            raise AuthFailed(f"chaos: {manager} not found (404)", manager=manager, status=404)
 
     def _tally(self, name: str) -> int:
         path = self.state_dir / name
@@ -49,6 +55,7 @@ class FaultyConnector(CalendarConnector):
         return path.stat().st_size
 
     async def _call(self, manager: str, call: Callable[[], Awaitable[T]]) -> T:
+        self._known(manager)
         roll = self.rng.random()
         if roll < self.rate / 2:
             self._tally("provider-faults")
@@ -60,6 +67,7 @@ class FaultyConnector(CalendarConnector):
         return result
 
     async def timezone(self, manager: str) -> ZoneInfo | None:
+        self._known(manager)
         return await self.inner.timezone(manager)
 
     async def events(
