@@ -107,6 +107,7 @@ class GlanceRow:
     name: str
     #: the one status line, the same as in the report's section
     state: str
+    #: empty for someone away with nothing planned
     next_one: str
     cadence: str
     #: share of the cadence gone by since the last 1:1, 0-100
@@ -346,7 +347,8 @@ class _View:
             return t.gettext("%(when)s (Kindly’s hold)") % {"when": t.day_time(hold.start, tz)}
         if coming is not None:
             return t.day_time(coming, tz)
-        return t.gettext("not planned yet")
+        # someone away is not waiting for a 1:1: their status says when they are back
+        return "" if status.away else t.gettext("not planned yet")
 
     def section(
         self, status: ReportStatus, agreed: tuple[str, ...], goals: tuple[str, ...]

@@ -224,9 +224,17 @@ class TestViewModel:
     ) -> None:
         """The time-off rules fill ``away`` and ``back_on``; the digest only says them."""
         away = replace(statuses()[0], overdue=False, away=True, back_on=back_on, changes=())
-        d = digest(language, team=analysis((away, statuses()[3])))
+        d = digest_of(
+            analysis((away, statuses()[3])),
+            holds={},
+            agreed={SAM.email: ("Sam drafts the rota",)},
+            policy=POLICY,
+            language=language,
+        )
         row = d.glance[0]
-        assert (row.kind, row.state, row.tone) == (State.AWAY, expected, "ok")
+        assert (row.kind, row.state, row.tone, row.next_one) == (State.AWAY, expected, "ok", "")
+        text = render_digest(d).text
+        assert f"* {row.name}: {expected}\n* " in text  # no "Next: not planned yet" for them
         assert all(s.name != row.name for s in d.sections)  # no agenda, no questions
 
     @pytest.mark.parametrize(
