@@ -1,8 +1,12 @@
 """Coaching fidelity: every principle of docs/design.md's coaching table shows in every digest.
 
 Each demo manager's digest is rendered through the pipeline (dry run: no holds
-written, nothing sent) in English and in Dutch, and each principle's block is
-looked for in its plain-text part, in that language.
+written, nothing sent) in English and in Dutch, and each principle is looked
+for in its plain-text part, in that language: in the agendas, the recap, the
+"how to use this" strip or the footer. The same digests are held to the
+length budget, the three-question cap, no question twice (in a digest, or for
+a person two weeks running) and one status per person; the demo's holds to
+being safe for the report to read.
 
 Golden digests: ``tests/golden/<manager>-<language>.txt`` are the plain-text
 parts of two demo digests, reviewed by eye. After a deliberate change to the
