@@ -297,6 +297,9 @@ def support_matters(status: ReportStatus) -> bool:
     A new start, a long silence, a 1:1 that keeps being called off or a return
     from leave are the moments something heavier may be going on; then the
     support question is asked, with the organisation's resources beside it.
+    A return from leave is a status with ``back_on`` and not ``away``: the
+    time-off rules give ``back_on`` only while someone is away, so this applies
+    once they also mark the first week back.
     """
     return (
         status.new_hire
