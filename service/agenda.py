@@ -1,10 +1,12 @@
 """The kindness-first agenda for one report's 1:1 (pure).
 
-Blocks follow the coaching model of docs/design.md, always in this order: the person
-first, then their own topics, clarity on success, recognition, feedback both
-ways, support. Each block asks one question from a bank; the choice rotates
-with the ISO week, deterministically per report, and never repeats for the
-same report in two consecutive weeks.
+At most three questions, as many as a 30-minute conversation holds: the
+person first (a personal check-in), then two of the other blocks of the
+coaching model of docs/design.md (their topics, clarity on success,
+recognition, feedback both ways, support), always in that order. Which blocks
+and which questions rotate with the ISO week, deterministically per report:
+every block comes up within four weeks, no question twice in one digest, and
+never the same question two weeks running for a person.
 """
 
 from __future__ import annotations
@@ -40,6 +42,10 @@ class BlockKind(StrEnum):
 
 #: the kindness-first order of docs/design.md
 ORDER = tuple(BlockKind)
+#: the blocks that take turns after the check-in, two a week
+ROTATING = ORDER[1:]
+#: at most this many questions per person: more than a 30-minute conversation holds
+MAX_QUESTIONS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,63 +54,45 @@ class AgendaBlock:
     title: str
     #: this week's rotating question
     question: str
-    #: the coaching idea behind the block, for the manager
-    hint: str
+    #: the question in English (its msgid): what "asked twice" is judged by, in any language
+    source: str
+    #: the organisation's support resources, on the support block when they matter
     link: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Agenda:
+    """At most three questions: the person first, then two blocks in rotation.
+
+    Everything here is fine for the report to read (the hold's description
+    shows the questions); coaching for the manager only (``reassurance``,
+    ``first_week``) is shown in the digest alone.
+    """
+
     report: Report
     week: str
     language: str
     blocks: tuple[AgendaBlock, ...]
     #: new or long-unmet report: the check-in gets to know the person
     getting_to_know_you: bool = False
-    #: said up front so the meeting does not feel like "you're in trouble"
+    #: said up front so the meeting does not feel like "you're in trouble" (digest only)
     reassurance: str | None = None
-    #: for a new hire: why a 1:1 in their first week matters
+    #: for a new hire: why a 1:1 in their first week matters (digest only)
     first_week: str | None = None
 
 
 _TITLES = MappingProxyType(
     {
-        BlockKind.CHECK_IN: N_("Personal check-in"),
-        BlockKind.TOPICS: N_("Their topics first"),
-        BlockKind.SUCCESS: N_("What success looks like"),
-        BlockKind.RECOGNITION: N_("A recent win"),
+        BlockKind.CHECK_IN: N_("Check-in"),
+        BlockKind.TOPICS: N_("Their topics"),
+        BlockKind.SUCCESS: N_("Clarity"),
+        BlockKind.RECOGNITION: N_("Recognition"),
         BlockKind.FEEDBACK: N_("Feedback both ways"),
         BlockKind.SUPPORT: N_("Support"),
     }
 )
 
-_HINTS = MappingProxyType(
-    {
-        BlockKind.CHECK_IN: N_("Start with the person, before any work item."),
-        BlockKind.TOPICS: N_("Listen first: let them set the agenda and name their blockers."),
-        BlockKind.SUCCESS: N_(
-            "Clarity is kindness: agree what a good result looks like, and by when."
-        ),
-        BlockKind.RECOGNITION: N_("Name one specific thing they did well, and why it mattered."),
-        BlockKind.FEEDBACK: N_(
-            "Ask “What should I do differently?”, then share one specific, timely observation."
-        ),
-        BlockKind.SUPPORT: N_(
-            "Know your role and its limits: if something heavier comes up, HR and "
-            "professional support can help more than you can alone."
-        ),
-    }
-)
-
 _GETTING_TO_KNOW_YOU_TITLE = N_("Getting to know you")
-_GETTING_TO_KNOW_YOU_HINT = N_(
-    "Get to know them as a person: afterwards you should be able to name one of their "
-    "personal goals."
-)
-_SUPPORT_LINK_HINT = N_(
-    "Know your role and its limits: if something heavier comes up, point them to your "
-    "organisation’s support resources."
-)
 
 #: one bank per block; questions are the English msgids, Dutch in the catalog
 QUESTIONS: MappingProxyType[BlockKind, tuple[str, ...]] = MappingProxyType(
@@ -236,22 +224,40 @@ GETTING_TO_KNOW_YOU: tuple[str, ...] = (
 )
 
 
-def build_agenda(status: ReportStatus, *, week: str, language: str, policy: Policy) -> Agenda:
-    """This week's agenda for one report, in the manager's language."""
+def build_agenda(
+    status: ReportStatus,
+    *,
+    week: str,
+    language: str,
+    policy: Policy,
+    taken: frozenset[str] = frozenset(),
+) -> Agenda:
+    """This week's agenda for one report, in the manager's language.
+
+    ``taken``: questions (English msgids) other agendas of the same digest already ask;
+    another one of the bank is chosen where the bank allows (:func:`pick_question`).
+    """
     t = translator(language)
     report = status.report
     welcome = status.long_unmet or status.new_hire
-    resources = web_link(policy.support_url) if needs_resources(status) else None
-    blocks = tuple(
-        _block(kind, report.email, week, t, welcome=welcome, resources=resources) for kind in ORDER
-    )
+    resources = web_link(policy.support_url) if support_matters(status) else None
+    used = set(taken)
+    blocks = []
+    for kind in block_kinds(report.email, week, support=support_matters(status)):
+        bank = GETTING_TO_KNOW_YOU if kind is BlockKind.CHECK_IN and welcome else QUESTIONS[kind]
+        rotation = "getting_to_know_you" if bank is GETTING_TO_KNOW_YOU else kind.value
+        question = pick_question(report.email, rotation, week, bank, frozenset(used))
+        used.add(question)
+        title = _GETTING_TO_KNOW_YOU_TITLE if bank is GETTING_TO_KNOW_YOU else _TITLES[kind]
+        link = resources if kind is BlockKind.SUPPORT else None
+        blocks.append(AgendaBlock(kind, t.gettext(title), t.gettext(question), question, link))
     return Agenda(
         report=report,
         week=week,
         language=language,
-        blocks=blocks,
+        blocks=tuple(blocks),
         getting_to_know_you=welcome,
-        reassurance=_reassurance(status, t) if welcome else None,
+        reassurance=_reassurance(status, t) if status.long_unmet and not status.new_hire else None,
         first_week=(
             _first_week(report, report.start_date, t)
             if status.new_hire and report.start_date is not None
@@ -264,63 +270,111 @@ def team_agendas(
     analysis: TeamAnalysis, *, week: str, language: str, policy: Policy
 ) -> dict[str, Agenda]:
     """This week's agenda for every report the digest details (due or with a 1:1 coming),
-    by email: built once, here, for both the hold's description and the digest."""
-    return {
-        status.report.email: build_agenda(status, week=week, language=language, policy=policy)
-        for status in analysis.reports
-        if shows_agenda(status)
-    }
+    by email: built once, here, for both the hold's description and the digest.
+
+    Built in roster order, each avoiding the questions of the ones before it, so
+    no question is asked twice in one digest.
+    """
+    agendas: dict[str, Agenda] = {}
+    taken: frozenset[str] = frozenset()
+    for status in analysis.reports:
+        if not shows_agenda(status):
+            continue
+        agenda = build_agenda(status, week=week, language=language, policy=policy, taken=taken)
+        agendas[status.report.email] = agenda
+        taken |= {block.source for block in agenda.blocks}
+    return agendas
 
 
 def shows_agenda(status: ReportStatus) -> bool:
     """A report who is due or has a 1:1 coming gets an agenda; the others a status line."""
-    return status.overdue or status.next_upcoming is not None
+    return not status.away and (status.overdue or status.next_upcoming is not None)
 
 
-def needs_resources(status: ReportStatus) -> bool:
-    """When the organisation's support resources belong in the agenda itself.
+def support_matters(status: ReportStatus) -> bool:
+    """When support and limits belong in this week's agenda, not just in rotation.
 
-    A new start, a long silence or a 1:1 that keeps being called off are the
-    moments something heavier may be going on; otherwise the support question
-    stays and the resources sit once in the digest's footer, not in every agenda.
+    A new start, a long silence, a 1:1 that keeps being called off or a return
+    from leave are the moments something heavier may be going on; then the
+    support question is asked, with the organisation's resources beside it.
+    A return from leave is a status with ``back_on`` and not ``away``: the
+    time-off rules give ``back_on`` only while someone is away, so this applies
+    once they also mark the first week back.
     """
-    return status.new_hire or status.long_unmet or status.cancelled_in_lookback >= 2
+    return (
+        status.new_hire
+        or status.long_unmet
+        or status.cancelled_in_lookback >= 2
+        or (not status.away and status.back_on is not None)
+    )
 
 
-def _block(
-    kind: BlockKind, email: str, week: str, t: Translator, *, welcome: bool, resources: str | None
-) -> AgendaBlock:
-    if kind is BlockKind.CHECK_IN and welcome:
-        bank, title, hint = (
-            GETTING_TO_KNOW_YOU,
-            _GETTING_TO_KNOW_YOU_TITLE,
-            _GETTING_TO_KNOW_YOU_HINT,
-        )
-        rotation = "getting_to_know_you"
+def block_kinds(email: str, week: str, *, support: bool) -> tuple[BlockKind, ...]:
+    """The check-in, then two blocks in kindness-first order.
+
+    The five other blocks take turns two a week, from an offset of the
+    report's own: week n asks blocks 2n and 2n+1 (mod 5), so any four
+    consecutive weeks cover all five and two consecutive weeks share none.
+    When support matters it takes one place and the other four take turns
+    in the other, one a week (four weeks cover them too).
+    """
+    turn = week_ordinal(week) + _offset(email, "blocks", len(ROTATING))
+    if support:
+        others = ROTATING[:-1]
+        chosen = {others[turn % len(others)], BlockKind.SUPPORT}
     else:
-        bank, title, hint, rotation = QUESTIONS[kind], _TITLES[kind], _HINTS[kind], kind.value
-    link = resources if kind is BlockKind.SUPPORT else None
-    if link:
-        hint = _SUPPORT_LINK_HINT
-    question = bank[rotation_index(email, rotation, week, len(bank))]
-    return AgendaBlock(kind, t.gettext(title), t.gettext(question), t.gettext(hint), link)
+        chosen = {ROTATING[(2 * turn) % len(ROTATING)], ROTATING[(2 * turn + 1) % len(ROTATING)]}
+    return (BlockKind.CHECK_IN, *(kind for kind in ROTATING if kind in chosen))
+
+
+def pick_question(
+    email: str, rotation: str, week: str, bank: tuple[str, ...], taken: frozenset[str]
+) -> str:
+    """This week's question of a bank for one report, avoiding ``taken`` where it can.
+
+    Even weeks ask from the bank's even positions, odd weeks from its odd ones,
+    so a person never gets the same question two weeks running, however the
+    digest's other agendas pushed the choice. Within a half, each (report, bank)
+    walks its own fixed permutation, one step a week (SHA-256: stable across
+    runs and machines); a question another agenda of the digest already asks is
+    skipped for the next one. Only a team larger than half a bank can repeat one.
+    """
+    ordinal = week_ordinal(week)
+    half = bank[ordinal % 2 :: 2]
+    order = _permutation(f"{email.strip().lower()}\n{rotation}\n{ordinal % 2}", len(half))
+    start = (ordinal // 2) % len(half)
+    walk = [half[order[(start + step) % len(half)]] for step in range(len(half))]
+    return next((q for q in walk if q not in taken), walk[0])
 
 
 def rotation_index(email: str, bank: str, week: str, size: int) -> int:
-    """Which question of a bank a report gets in a week.
+    """Which entry of a list of ``size`` a person gets in a week (the reflection prompt).
 
-    Each (report, bank) has its own fixed permutation of the bank (ordered by
-    a SHA-256 of the pair and the position: stable across runs and machines,
-    unlike ``hash()``); consecutive ISO weeks take consecutive entries of it,
-    so a report never gets the same question two weeks in a row.
+    Each (person, bank) has its own fixed permutation of the list;
+    consecutive ISO weeks take consecutive entries of it, so nobody gets the
+    same entry two weeks in a row, and ``size`` weeks show every entry once.
     """
-    seed = f"{email.strip().lower()}\n{bank}\n".encode()
+    order = _permutation(f"{email.strip().lower()}\n{bank}", size)
+    return order[week_ordinal(week) % size]
+
+
+def _offset(email: str, purpose: str, size: int) -> int:
+    return _permutation(f"{email.strip().lower()}\n{purpose}", size)[0]
+
+
+@lru_cache(maxsize=1024)
+def _permutation(seed: str, size: int) -> tuple[int, ...]:
+    """Positions 0..size-1 ordered by a SHA-256 of (seed, position): stable, unlike ``hash()``.
+
+    Cached: a digest asks it a few dozen times, mostly for the same seeds.
+    """
+    prefix = f"{seed}\n".encode()
     positions = (
         _POSITIONS[:size] if size <= len(_POSITIONS) else [str(i).encode() for i in range(size)]
     )
-    keys = [_sha256(seed + position).digest() for position in positions]
-    # the position whose key has this rank; keys of distinct inputs never tie
-    return keys.index(sorted(keys)[week_ordinal(week) % size])
+    keys = [_sha256(prefix + position).digest() for position in positions]
+    # keys of distinct inputs never tie
+    return tuple(sorted(range(size), key=keys.__getitem__))
 
 
 #: ``str(i).encode()`` of the positions of any bank Kindly ships, computed once
@@ -345,23 +399,13 @@ def first_name(name: str) -> str:
 
 
 def _reassurance(status: ReportStatus, t: Translator) -> str:
-    name = first_name(status.report.name)
-    if status.new_hire:
-        text = t.gettext(
-            "Tell %(name)s this is a regular conversation you have with everyone on the team: "
-            "a chance to get to know each other, nothing more."
-        )
-    else:
-        text = t.gettext(
-            "It has been a while since your last 1:1 with %(name)s. Open by saying there is "
-            "no special reason for it: you simply want to hear how they are doing."
-        )
-    return text % {"name": name}
+    return t.gettext(
+        "It’s been a while since you and %(name)s met: say you’d simply like to hear how "
+        "they’re doing."
+    ) % {"name": first_name(status.report.name)}
 
 
 def _first_week(report: Report, start: date, t: Translator) -> str:
-    return t.gettext(
-        "%(name)s is new on the team (start date: %(date)s). A short 1:1 in their first week "
-        "helps them settle in: ask what would make their first weeks easier, and who they "
-        "would like to meet."
-    ) % {"name": first_name(report.name), "date": t.day(start)}
+    return t.gettext("Ask %(name)s what would make the start easier, and whom to meet first.") % {
+        "name": first_name(report.name)
+    }

@@ -38,7 +38,8 @@ class Change:
     when: datetime
     #: for a rescheduled one: where it was before
     original: datetime | None = None
-    #: for a declined one: who declined (manager or report email)
+    #: who did it (manager or report email): for a declined one whoever declined, for a
+    #: cancelled or moved one the organizer (only they can); None when unknown
     by: str | None = None
 
 
@@ -249,29 +250,48 @@ def _changes(
 
 def _change(event: Event, manager: str, report: str) -> Change | None:
     """What happened to one scheduled 1:1: cancelled wins over declined over moved."""
+    organizer = _one_of(event.organizer, manager, report)
     if event.cancelled:
-        return Change(ChangeKind.CANCELLED, report, event.start)
+        return Change(ChangeKind.CANCELLED, report, event.start, by=organizer)
     for person in (manager, report):
         if event.response_of(person) is Response.DECLINED:
             return Change(ChangeKind.DECLINED, report, event.start, by=person.lower())
     if event.rescheduled:
-        return Change(ChangeKind.RESCHEDULED, report, event.start, original=event.original_start)
+        return Change(
+            ChangeKind.RESCHEDULED, report, event.start, original=event.original_start, by=organizer
+        )
     return None
+
+
+def _one_of(email: str | None, *people: str) -> str | None:
+    """``email`` (lower case) when it is one of ``people``: who owns a change, else unknown."""
+    found = email.lower() if email else None
+    return found if found in {p.lower() for p in people} else None
 
 
 def _coverage(
     histories: Sequence[_History], *, now: datetime, tz: ZoneInfo
 ) -> tuple[WeekCoverage, ...]:
-    """For each recent ISO week: how many reports had a 1:1 within their cadence at its end."""
+    """For each recent ISO week: how many reports had a 1:1 within their cadence at its end.
+
+    A report counts from the week of their roster start date on: a new hire is
+    not missing from the weeks before they joined.
+    """
     local_now = now.astimezone(tz)
     this_monday = local_now.date() - timedelta(days=local_now.weekday())
     weeks = []
     for back in range(COVERAGE_WEEKS - 1, -1, -1):
         monday = this_monday - timedelta(weeks=back)
+        sunday = monday + timedelta(days=6)
         end = min(local_instant(monday + timedelta(weeks=1), time(0), tz), now)
-        met = sum(1 for h in histories if _met_by(h, end))
-        weeks.append(WeekCoverage(iso_week(monday), met, len(histories)))
+        members = [h for h in histories if _joined_by(h.report, sunday)]
+        met = sum(1 for h in members if _met_by(h, end))
+        weeks.append(WeekCoverage(iso_week(monday), met, len(members)))
     return tuple(weeks)
+
+
+def _joined_by(report: Report, day: date) -> bool:
+    return report.start_date is None or report.start_date <= day
 
 
 def _met_by(history: _History, end: datetime) -> bool:

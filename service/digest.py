@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, timedelta
+from datetime import UTC, date, timedelta
+from enum import StrEnum
+from types import MappingProxyType
 
 from service.agenda import Agenda, first_name, rotation_index, shows_agenda
 from service.cadence import Change, ChangeKind, ReportStatus, TeamAnalysis, WeekCoverage
@@ -24,51 +26,100 @@ __all__ = [
     "CoverageColumn",
     "Digest",
     "GlanceRow",
-    "HoldLine",
     "RenderedDigest",
     "ReportSection",
+    "State",
     "build_digest",
     "render_digest",
+    "state_of",
 ]
 
 #: share of the cadence after which a report's bar turns amber
 DUE_SOON = 0.75
 
-#: the manager's own weekly question ("reflect and adjust"); rotates like the agenda
+#: the manager's own weekly question ("reflect and adjust"): one practice of the manager's
+#: side of the coaching model each week, in turn
 REFLECTIONS: tuple[str, ...] = (
+    N_(
+        "Which values do you want to show in your 1:1s this week? Decide them now, before a "
+        "busy day decides for you."
+    ),
+    N_("What could you share about yourself this week, so the conversation goes both ways?"),
+    N_("Which mistake of yours could you own out loud this week?"),
+    N_("Where could you offer someone more flexibility: a time, a place, a deadline?"),
+    N_(
+        "If a conversation turns to something heavier than you should handle alone, how will "
+        "you end or reschedule it kindly, and where will you point them?"
+    ),
     N_("Could you name one personal goal of each person on your team? Whom would you need to ask?"),
     N_("Whose work did you notice and recognise this week? Who might feel unseen?"),
     N_("When did you last ask for feedback on yourself, and what did you do with it?"),
     N_("Which expectation did you leave vague this week? How could you make it clear?"),
-    N_("Who on your team have you heard least from? What might they not be saying?"),
     N_("Which 1:1 did you cancel or move recently, and what might that have signalled?"),
     N_("Where did you talk more than you listened this week?"),
-    N_("What’s one thing you’ll do differently in your next one-on-ones?"),
-    N_("Which support resource could someone on your team use that you haven’t mentioned?"),
-    N_("What did your team teach you this week?"),
-    N_("Whose growth are you actively investing in, and whose could you invest in next?"),
     N_("How are you looking after yourself, so you can be there for your team?"),
 )
 
 
+class State(StrEnum):
+    """The one status a report has in a digest, the same in the list and in their section."""
+
+    AWAY = "away"
+    NEW_HIRE = "new_hire"
+    OVERDUE = "overdue"
+    PLANNED = "planned"
+    DUE = "due"
+    ON_TRACK = "on_track"
+
+
+#: the colour of each state's label and bar: "ok", "soon" or "due"
+_TONES = MappingProxyType(
+    {
+        State.AWAY: "ok",
+        State.NEW_HIRE: "ok",
+        State.OVERDUE: "due",
+        State.PLANNED: "ok",
+        State.DUE: "soon",
+        State.ON_TRACK: "ok",
+    }
+)
+
+
+def state_of(status: ReportStatus, *, cadence_percent: int) -> State:
+    """Away first (nothing is asked of someone on leave), then a new hire, then the cadence."""
+    if status.away:
+        return State.AWAY
+    if status.new_hire:
+        return State.NEW_HIRE
+    if status.overdue:
+        return State.OVERDUE
+    if status.next_upcoming is not None:
+        return State.PLANNED
+    if cadence_percent >= DUE_SOON * 100:
+        return State.DUE
+    return State.ON_TRACK
+
+
 @dataclass(frozen=True, slots=True)
 class GlanceRow:
-    """One report in the "at a glance" table."""
+    """One report in the "at a glance" list."""
 
     name: str
-    last_held: str
+    #: the one status line, the same as in the report's section
+    state: str
+    #: empty for someone away with nothing planned
     next_one: str
     cadence: str
-    state: str
     #: share of the cadence gone by since the last 1:1, 0-100
     bar_percent: int
     #: "ok", "soon" or "due": the bar's colour
     tone: str
+    kind: State = State.ON_TRACK
 
 
 @dataclass(frozen=True, slots=True)
 class CoverageColumn:
-    """One ISO week of the team coverage chart."""
+    """One week of the team coverage chart, labelled by its Monday."""
 
     label: str
     percent: int
@@ -81,20 +132,13 @@ class CoverageColumn:
 
 
 @dataclass(frozen=True, slots=True)
-class HoldLine:
-    name: str
-    when: str
-    note: str
-    #: one click to the event, when the provider gives a link
-    link: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class ReportSection:
-    """What the digest says about one report; brief ones carry no agenda."""
+    """What the digest says about one report: those with an agenda, and those with
+    agreements or goals to follow up (brief: no agenda)."""
 
     name: str
-    headline: str
+    #: the same status line as the report's row at a glance
+    state: str
     agenda: Agenda | None
     recap: Recap
     #: the link of this week's hold, when there is one and the provider gives it
@@ -114,18 +158,18 @@ class Digest:
     glance: tuple[GlanceRow, ...]
     coverage: tuple[CoverageColumn, ...]
     trend: str
-    holds: tuple[HoldLine, ...]
-    holds_note: str
     #: cancelled, declined and moved 1:1s of the team, oldest first
     changes: tuple[str, ...]
     #: a gentle word for each report whose 1:1s keep being cancelled
     change_notes: tuple[str, ...]
     sections: tuple[ReportSection, ...]
+    #: the coaching behind the agendas, once per digest rather than under every question
+    how_to: str
     reflection: str
-    #: "know your role and its limits", with the organisation's resources when configured
-    support_note: str
     #: why a hold never surprises a report (psychological safety), in the footer
     safety_note: str
+    #: "know your role and its limits", with the organisation's resources when configured
+    support_note: str
     support_url: str | None = None
 
 
@@ -144,13 +188,16 @@ def build_digest(
     policy: Policy,
     language: str,
     agendas: Mapping[str, Agenda],
+    goals: Mapping[str, tuple[str, ...]] | None = None,
 ) -> Digest:
-    """The view model of one manager's digest; ``holds``, ``agreed`` and ``agendas``
-    (``service.agenda.team_agendas``, shared with the holds) keyed by report email."""
+    """The view model of one manager's digest; ``holds``, ``agreed``, ``goals`` and
+    ``agendas`` (``service.agenda.team_agendas``, shared with the holds) keyed by report
+    email."""
     t = translator(language)
     week = iso_week(analysis.now.astimezone(analysis.tz))
     manager = analysis.manager
     view = _View(analysis, t, policy, holds, agendas)
+    goals = goals or {}
     return Digest(
         language=language,
         manager=manager.email,
@@ -159,40 +206,43 @@ def build_digest(
         greeting=t.gettext("Hi %(name)s,") % {"name": first_name(manager.name)},
         intro=_intro(analysis, t),
         glance=tuple(view.glance(s) for s in analysis.reports),
-        coverage=tuple(_column(c) for c in analysis.coverage),
+        coverage=tuple(_column(c, t) for c in analysis.coverage),
         trend=_trend(analysis.coverage, t),
-        holds=tuple(view.hold(s) for s in analysis.reports if s.report.email in holds),
-        holds_note=(
-            t.gettext("Each hold invites the person; its description has the agenda.")
-            if policy.invite_report
-            else t.gettext(
-                "Holds are tentative and on your calendar only. Each description has an "
-                "invitation you can send, and the agenda."
-            )
-        ),
         changes=tuple(view.change(c) for c in _changes_in_order(analysis.reports)),
         change_notes=tuple(
             note for note in (view.cancellations(s) for s in analysis.reports) if note
         ),
         sections=tuple(
-            view.section(s, agreed.get(s.report.email, ()))
-            for s in _in_digest_order(analysis.reports)
+            section
+            for section in (
+                view.section(s, agreed.get(s.report.email, ()), goals.get(s.report.email, ()))
+                for s in _in_digest_order(analysis.reports)
+                if not s.away  # nobody on leave is asked about: their status says it all
+            )
+            if section.agenda is not None or section.recap.to_follow_up
+        ),
+        how_to=t.gettext(
+            "How to use this: the person first, then let them lead; agree what good looks "
+            "like, praise something specific, ask what you could do better, and own any 1:1 "
+            "you moved. Note agreements, yours too, and their goals in the 1:1; Kindly asks "
+            "how they went."
         ),
         reflection=t.gettext(
             REFLECTIONS[rotation_index(manager.email, "reflection", week, len(REFLECTIONS))]
         ),
-        support_note=_support_note(policy, t),
         safety_note=(
             t.gettext(
-                "Kindly invites people with a warm, neutral title and message, so a 1:1 never "
-                "reads as “you’re in trouble”."
+                "Kindly invites people in your working hours, never someone who is away, with a "
+                "warm, neutral title and message: a 1:1 should never read as “you’re in trouble”."
             )
             if policy.invite_report
             else t.gettext(
-                "Kindly never invites anyone by itself: a surprise invitation can read as "
-                "“you’re in trouble”, so you choose how and when to ask."
+                "Holds are tentative, in working hours, never for anyone away, and only on "
+                "your calendar, like your notes: a surprise invite can feel like trouble. Each "
+                "one’s description is an invitation to forward."
             )
         ),
+        support_note=_support_note(policy, t),
         support_url=web_link(policy.support_url),
     )
 
@@ -206,14 +256,12 @@ def _changes_in_order(statuses: tuple[ReportStatus, ...]) -> list[Change]:
 def _support_note(policy: Policy, t: Translator) -> str:
     if web_link(policy.support_url):
         return t.gettext(
-            "Know your role and its limits: you are not expected to solve everything yourself. "
-            "When something heavier comes up, such as health, grief or exhaustion, listen, then "
-            "point to your organisation’s support resources:"
+            "Know your role and its limits: when something heavier comes up, listen, then "
+            "point to your organisation’s support:"
         )
     return t.gettext(
-        "Know your role and its limits: you are not expected to solve everything yourself. "
-        "When something heavier comes up, such as health, grief or exhaustion, listen, then "
-        "point to HR or your organisation’s employee assistance programme."
+        "Know your role and its limits: when something heavier comes up, listen, then point "
+        "to HR or your employee assistance programme."
     )
 
 
@@ -246,36 +294,41 @@ class _View:
         self.policy = policy
         self.holds = holds
         self.agendas = agendas
+        self.manager = first_name(analysis.manager.name)
         self.people = {s.report.email: first_name(s.report.name) for s in analysis.reports}
 
     def glance(self, status: ReportStatus) -> GlanceRow:
         t = self.t
         percent = self._cadence_percent(status)
-        if status.overdue:
-            tone, state = "due", t.gettext("time for a 1:1")
-        elif status.next_upcoming is not None:
-            tone, state = "ok", t.gettext("1:1 planned")
-        elif percent >= DUE_SOON * 100:
-            tone, state = "soon", t.gettext("due soon")
-        else:
-            tone, state = "ok", t.gettext("on track")
+        state = state_of(status, cadence_percent=percent)
         return GlanceRow(
             name=untrusted(status.report.name),
-            last_held=(
-                t.day(status.last_held, self.tz)
-                if status.last_held
-                else t.ngettext(
-                    "none in the last day",
-                    "none in the last %(num)d days",
-                    self.policy.lookback_days,
-                )
-            ),
+            state=self.status_line(status, state),
             next_one=self._next_one(status),
             cadence=_cadence(status.cadence_days, t),
-            state=state,
             bar_percent=percent,
-            tone=tone,
+            tone=_TONES[state],
+            kind=state,
         )
+
+    def status_line(self, status: ReportStatus, state: State) -> str:
+        """The one status of a report, worded for the manager."""
+        t = self.t
+        if state is State.AWAY:
+            if status.back_on is None:
+                return t.gettext("away for now; a warm welcome back when they return")
+            return t.gettext("away, back on %(when)s: plan a warm welcome back") % {
+                "when": t.day(status.back_on)
+            }
+        if state is State.NEW_HIRE:
+            start = status.report.start_date
+            joined = t.day(start) if start is not None else ""
+            if start is not None and start > self.now.astimezone(self.tz).date():
+                return t.gettext("starts on %(when)s") % {"when": joined}
+            if status.last_held is None:
+                return t.gettext("joined %(when)s, first 1:1 not yet held") % {"when": joined}
+            return t.gettext("joined %(when)s") % {"when": joined}
+        return t.gettext(_STATE_TEXTS[state])
 
     def _cadence_percent(self, status: ReportStatus) -> int:
         if status.last_held is None:
@@ -286,38 +339,26 @@ class _View:
         return max(0, min(100, round(gone * 100)))
 
     def _next_one(self, status: ReportStatus) -> str:
-        hold = self.holds.get(status.report.email)
-        if status.next_upcoming is not None:
-            return self.t.day_time(status.next_upcoming, self.tz)
-        if hold is not None:
-            return self.t.gettext("%(when)s (held by Kindly)") % {
-                "when": self.t.day_time(hold.start, self.tz)
-            }
-        return self.t.gettext("not planned yet")
-
-    def hold(self, status: ReportStatus) -> HoldLine:
-        placed = self.holds[status.report.email]
-        return HoldLine(
-            name=untrusted(status.report.name),
-            when=self._span(placed),
-            note=(
-                self.t.gettext("new on your calendar")
-                if placed.created
-                else self.t.gettext("already on your calendar")
-            ),
-            link=web_link(placed.link),
-        )
-
-    def _span(self, placed: PlacedHold) -> str:
+        """The next 1:1 within the lookahead, or this week's hold when that comes first."""
         t, tz = self.t, self.tz
-        return f"{t.day(placed.start, tz)}, {t.time(placed.start, tz)}–{t.time(placed.end, tz)}"
+        hold = self.holds.get(status.report.email)
+        coming = status.next_one or status.next_upcoming
+        if hold is not None and (coming is None or hold.start < coming):
+            return t.gettext("%(when)s (Kindly’s hold)") % {"when": t.day_time(hold.start, tz)}
+        if coming is not None:
+            return t.day_time(coming, tz)
+        # someone away is not waiting for a 1:1: their status says when they are back
+        return "" if status.away else t.gettext("not planned yet")
 
-    def section(self, status: ReportStatus, agreed: tuple[str, ...]) -> ReportSection:
+    def section(
+        self, status: ReportStatus, agreed: tuple[str, ...], goals: tuple[str, ...]
+    ) -> ReportSection:
+        percent = self._cadence_percent(status)
         return ReportSection(
             name=untrusted(status.report.name),
-            headline=self._headline(status),
-            agenda=self.agendas[status.report.email] if shows_agenda(status) else None,
-            recap=recap(status.report, agreed),
+            state=self.status_line(status, state_of(status, cadence_percent=percent)),
+            agenda=self.agendas.get(status.report.email) if shows_agenda(status) else None,
+            recap=recap(status.report, agreed, goals=goals, manager=self.manager),
             hold_link=(
                 web_link(self.holds[status.report.email].link)
                 if status.report.email in self.holds
@@ -325,39 +366,35 @@ class _View:
             ),
         )
 
-    def _headline(self, status: ReportStatus) -> str:
-        t = self.t
-        hold = self.holds.get(status.report.email)
-        if status.overdue and hold is not None:
-            return t.gettext("Time for a 1:1. Kindly held %(when)s for it.") % {
-                "when": self._span(hold)
-            }
-        if status.overdue:
-            return t.gettext("Time for a 1:1. Pick a moment that suits you both this week.")
-        if status.next_upcoming is not None:
-            return t.gettext("Your next 1:1: %(when)s.") % {
-                "when": t.day_time(status.next_upcoming, self.tz)
-            }
-        if status.last_held is not None:
-            return t.gettext("On track. Your last 1:1 was on %(when)s.") % {
-                "when": t.day(status.last_held, self.tz)
-            }
-        return t.gettext("On track.")
-
     def change(self, change: Change) -> str:
         t, tz = self.t, self.tz
         values = {"name": self.people.get(change.report, ""), "when": t.day_time(change.when, tz)}
+        yours = change.by is not None and change.by != change.report
         if change.kind is ChangeKind.CANCELLED:
-            return t.gettext("The 1:1 with %(name)s on %(when)s was cancelled.") % values
-        if change.kind is ChangeKind.DECLINED:
-            if change.by == change.report:
-                return t.gettext("%(name)s declined the 1:1 of %(when)s.") % values
-            return t.gettext("You declined the 1:1 with %(name)s on %(when)s.") % values
-        before = change.original or change.when
-        return t.gettext("The 1:1 with %(name)s moved from %(before)s to %(when)s.") % {
-            **values,
-            "before": t.day_time(before, tz),
-        }
+            if yours:
+                text = t.gettext("You cancelled the 1:1 with %(name)s on %(when)s.")
+            elif change.by == change.report:
+                text = t.gettext("%(name)s cancelled the 1:1 of %(when)s.")
+            else:
+                text = t.gettext("The 1:1 with %(name)s on %(when)s was cancelled.")
+        elif change.kind is ChangeKind.DECLINED:
+            text = (
+                t.gettext("You declined the 1:1 with %(name)s on %(when)s.")
+                if yours
+                else t.gettext("%(name)s declined the 1:1 of %(when)s.")
+            )
+        else:
+            values["before"] = t.day_time(change.original or change.when, tz)
+            text = (
+                t.gettext("You moved the 1:1 with %(name)s from %(before)s to %(when)s.")
+                if yours
+                else t.gettext("The 1:1 with %(name)s moved from %(before)s to %(when)s.")
+            )
+        said = text % values
+        if not yours:
+            return said
+        own = t.gettext("That was your call: say so when you meet.")
+        return f"{said} {own}"
 
     def cancellations(self, status: ReportStatus) -> str | None:
         count = status.cancelled_in_lookback
@@ -374,6 +411,17 @@ class _View:
         )
 
 
+#: the status lines that say only the state
+_STATE_TEXTS = MappingProxyType(
+    {
+        State.OVERDUE: N_("time for a 1:1"),
+        State.PLANNED: N_("1:1 planned"),
+        State.DUE: N_("due soon"),
+        State.ON_TRACK: N_("on track"),
+    }
+)
+
+
 def _subject(analysis: TeamAnalysis, t: Translator) -> str:
     count = len(analysis.overdue) + len(analysis.upcoming)
     if count == 0:
@@ -387,14 +435,8 @@ def _subject(analysis: TeamAnalysis, t: Translator) -> str:
 
 def _intro(analysis: TeamAnalysis, t: Translator) -> str:
     if not analysis.overdue and not analysis.upcoming:
-        return t.gettext(
-            "Everyone on your team has had a 1:1 within their cadence. Lovely work: here is "
-            "your week at a glance."
-        )
-    return t.gettext(
-        "Here is your week with your team: who you have met, who is due for a 1:1, and a "
-        "kindness-first agenda for each conversation coming up."
-    )
+        return t.gettext("Everyone on your team has had a 1:1 within their cadence. Lovely work.")
+    return ""
 
 
 def _cadence(days: int, t: Translator) -> str:
@@ -403,9 +445,11 @@ def _cadence(days: int, t: Translator) -> str:
     return t.ngettext("every day", "every %(num)d days", days)
 
 
-def _column(week: WeekCoverage) -> CoverageColumn:
+def _column(week: WeekCoverage, t: Translator) -> CoverageColumn:
+    """Labelled by the week's Monday: an ISO week number means nothing to most readers."""
+    year, _, number = week.week.partition("-W")
     return CoverageColumn(
-        label=f"W{week.week.rpartition('-W')[2]}",
+        label=t.short_date(date.fromisocalendar(int(year), int(number), 1)),
         percent=round(week.share * 100),
         caption=f"{week.met}/{week.total}",
     )
@@ -422,32 +466,27 @@ def _trend(coverage: tuple[WeekCoverage, ...], t: Translator) -> str:
     *before, last = coverage
     share = round(last.share * 100)
     if not before:
-        return t.gettext("%(share)d%% of your team is within their cadence now.") % {"share": share}
+        return t.gettext("%(share)d%% now.") % {"share": share}
     average = round(sum(w.share for w in before) / len(before) * 100)
     values = {"share": share, "before": average}
     if share - average >= STEADY_POINTS:
         return t.ngettext(
-            "Coverage is rising: %(share)d%% of your team is within their cadence now, up from "
-            "%(before)d%% the week before.",
-            "Coverage is rising: %(share)d%% of your team is within their cadence now, up from "
-            "an average of %(before)d%% over the previous %(num)d weeks.",
+            "%(share)d%% now, up from %(before)d%% the week before.",
+            "%(share)d%% now, up from %(before)d%% over the previous %(num)d weeks.",
             len(before),
             **values,
         )
     if average - share >= STEADY_POINTS:
         return t.ngettext(
-            "Coverage dipped: %(share)d%% of your team is within their cadence now, down from "
-            "%(before)d%% the week before. A good week to reconnect.",
-            "Coverage dipped: %(share)d%% of your team is within their cadence now, down from "
-            "an average of %(before)d%% over the previous %(num)d weeks. A good week to reconnect.",
+            "%(share)d%% now, down from %(before)d%% the week before: a good week to reconnect.",
+            "%(share)d%% now, down from %(before)d%% over the previous %(num)d weeks: a good "
+            "week to reconnect.",
             len(before),
             **values,
         )
     return t.ngettext(
-        "Coverage is steady: %(share)d%% of your team is within their cadence now, in line with "
-        "the week before.",
-        "Coverage is steady: %(share)d%% of your team is within their cadence now, in line with "
-        "the previous %(num)d weeks.",
+        "%(share)d%% now, as the week before.",
+        "%(share)d%% now, as over the previous %(num)d weeks.",
         len(before),
         **values,
     )

@@ -1,9 +1,11 @@
 """The title and description of a Kindly hold (pure).
 
-The hold sits on the manager's calendar. Its title is warm and neutral (a
-meeting request must never read as "you're in trouble"); its description
-carries an invitation the manager can send, the kindness-first agenda and an
-empty "Agreed expectations" section that the next digest reads back.
+Managers forward holds and add the report to them, so everything here is
+written to be read by both: a title that reads the same from either side
+("Carlos & Daniel: catch-up"), a description that is an invitation plus the
+agenda's questions, and empty "Agreed expectations" and "Their goals"
+sections that the next digest reads back. Coaching notes about the report,
+cadence and anything that reads as monitoring stay in the digest.
 """
 
 from __future__ import annotations
@@ -30,20 +32,22 @@ def hold_texts(
     language, report = agenda.language, status.report
     t = translator(language)
     name = first_name(report.name) or report.email
+    own = first_name(manager.name) or untrusted(manager.name)
     if status.new_hire:
-        title = t.gettext("1:1 with %(name)s — getting to know each other")
+        title = t.gettext("%(name)s & %(manager)s: getting to know each other")
     else:
-        title = t.gettext("1:1 with %(name)s — time to catch up")
+        title = t.gettext("%(name)s & %(manager)s: catch-up")
     description = (
         environment(language)
         .get_template("hold.txt.j2")
         .render(
             name=name,
-            manager=first_name(manager.name) or untrusted(manager.name),
+            manager=own,
             agenda=agenda,
             minutes=policy.hold_minutes,
             invited=policy.invite_report,
+            welcome=status.new_hire,
             placeholders=PLACEHOLDER_BULLETS,
         )
     )
-    return untrusted(title % {"name": name}), description
+    return untrusted(title % {"name": name, "manager": own}), description

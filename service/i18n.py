@@ -99,6 +99,10 @@ class Translator:
             moment = (moment.astimezone(tz) if tz is not None else moment).date()
         return _format_day(self.language, moment)
 
+    def short_date(self, day: date) -> str:
+        """A day without its weekday, for labels ("Nov 16", "16 nov")."""
+        return _format_date(self.language, day)
+
     def time(self, moment: datetime, tz: tzinfo) -> str:
         """A short time of day in the manager's locale and zone ("9:00 AM", "09:00")."""
         local = moment.astimezone(tz)
@@ -125,6 +129,11 @@ def ngettext_in(language: str, singular: str, plural: str, count: int) -> str:
 def _format_day(language: str, day: date) -> str:
     """Babel resolves the skeleton and the locale on every call: once per day is enough."""
     return format_skeleton("MMMEd", day, locale=language)
+
+
+@lru_cache(maxsize=_FORMAT_CACHE)
+def _format_date(language: str, day: date) -> str:
+    return format_skeleton("MMMd", day, locale=language)
 
 
 @cache

@@ -27,7 +27,7 @@ from service.hold_text import hold_texts
 from service.meetings import MeetingIndex
 from service.model import HoldRequest, Interval, Manager, PlacedHold
 from service.ports import CalendarConnector, HoldLedger, Mailer, OutgoingMail
-from service.recap import agreed_for_team
+from service.recap import agreed_for_team, goals_for_team
 from service.settings import Settings
 from service.team_time import TeamTime, team_time
 from service.week import ManagerWeek
@@ -181,6 +181,7 @@ async def _run(week: ManagerWeek, ctx: RunContext, *, dry_run: bool) -> ManagerO
         analysis,
         holds={hold.key.report: hold for hold in holds.placed},
         agreed=agreed_for_team(events, manager, now=week.now, index=index),
+        goals=goals_for_team(events, manager, now=week.now, index=index),
         policy=policy,
         language=week.language,
         agendas=agendas,

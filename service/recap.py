@@ -1,16 +1,17 @@
-"""The expectation recap: what was agreed in the last 1:1, read back from its notes (pure).
+"""The recap: what was agreed in the last 1:1 and the report's goals, read back from notes (pure).
 
 Managers write notes in the event description under a heading "Agreed
-expectations" (or Dutch "Afgesproken verwachtingen"), one bullet per item.
-Google and Outlook may hand the description over as HTML, so it is first
-reduced to text lines with the standard library's HTML parser.
+expectations" (or Dutch "Afgesproken verwachtingen") and "Their goals"
+("Persoonlijke doelen"), one bullet per item; the hold's description carries
+both headings. Google and Outlook may hand the description over as HTML, so
+it is first reduced to text lines with the standard library's HTML parser.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html.parser import HTMLParser
@@ -21,14 +22,25 @@ from service.model import Event, Manager, Report
 
 #: the section heading Kindly writes and reads, in every supported language
 HEADINGS = ("Agreed expectations", "Afgesproken verwachtingen")
+#: the heading of the report's personal goals (accountability for what matters to them)
+GOAL_HEADINGS = ("Their goals", "Personal goals", "Persoonlijke doelen")
 #: a runaway description should not become a runaway digest
 MAX_ITEMS = 10
 MAX_ITEM_CHARS = 300
 
-_HEADING = re.compile(
-    r"^[#\s*_]*(?:" + "|".join(re.escape(h) for h in HEADINGS) + r")[\s*_]*:?[\s*_]*$",
-    re.IGNORECASE,
-)
+
+def _heading(names: Sequence[str]) -> re.Pattern[str]:
+    return re.compile(
+        r"^[#\s*_]*(?:" + "|".join(re.escape(h) for h in names) + r")[\s*_]*:?[\s*_]*$",
+        re.IGNORECASE,
+    )
+
+
+_HEADING = _heading(HEADINGS)
+_GOAL_HEADING = _heading(GOAL_HEADINGS)
+#: how a manager writes their own commitment in shared notes: their name, or "I"
+_SELF_WORDS = frozenset({"i", "ik"})
+_FIRST_WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 _BULLET = re.compile(r"^\s*[-*•–]\s*(.*)$")
 _LOOKS_HTML = re.compile(r"<(?:[a-zA-Z][a-zA-Z0-9]*|/[a-zA-Z][a-zA-Z0-9]*|!--)[^>]*>")
 #: directional overrides can make a name read differently from what it is
@@ -37,27 +49,49 @@ _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 @dataclass(frozen=True, slots=True)
 class Recap:
-    """The expectations to recap for one report: standing ones and last time's."""
+    """What to follow up with one report: standing expectations, last time's agreements
+    (theirs, and the manager's own commitments apart), and their personal goals."""
 
     standing: tuple[str, ...]
+    #: agreed last time, for the report to do
     agreed: tuple[str, ...]
+    #: agreed last time, for the manager to do: accountability goes both ways
+    yours: tuple[str, ...] = ()
+    goals: tuple[str, ...] = ()
 
     @property
-    def empty(self) -> bool:
-        return not self.standing and not self.agreed
+    def to_follow_up(self) -> bool:
+        """Something to ask about: last time's agreements or their goals."""
+        return bool(self.agreed or self.yours or self.goals)
 
 
-def recap(report: Report, agreed: tuple[str, ...]) -> Recap:
-    """The roster's standing expectations plus those agreed last time (no duplicates)."""
+def recap(
+    report: Report,
+    agreed: tuple[str, ...],
+    *,
+    goals: tuple[str, ...] = (),
+    manager: str = "",
+) -> Recap:
+    """The roster's standing expectations plus those agreed last time (no duplicates), the
+    ones ``manager`` (a first name) took on apart, and the report's goals."""
     standing = tuple(t for t in (untrusted(e) for e in report.expectations) if t)
     seen = {s.casefold() for s in standing}
-    extra: list[str] = []
+    theirs: list[str] = []
+    yours: list[str] = []
     for item in agreed:
         text = untrusted(item)
         if text and text.casefold() not in seen:
             seen.add(text.casefold())
-            extra.append(text)
-    return Recap(standing=standing, agreed=tuple(extra))
+            (yours if is_yours(text, manager) else theirs).append(text)
+    kept_goals = tuple(dict.fromkeys(t for t in (untrusted(g) for g in goals) if t))
+    return Recap(standing=standing, agreed=tuple(theirs), yours=tuple(yours), goals=kept_goals)
+
+
+def is_yours(item: str, manager: str) -> bool:
+    """An agreed item the manager took on: it opens with their first name, or "I"/"Ik"."""
+    first = _FIRST_WORD.match(item.lstrip())
+    word = first.group(0).casefold() if first else ""
+    return word in _SELF_WORDS or (bool(manager) and word == manager.casefold())
 
 
 def agreed_expectations(
@@ -73,6 +107,13 @@ def agreed_expectations(
     With ``index`` (``MeetingIndex(events)``) only that report's meetings are read;
     :func:`agreed_for_team` builds one for the whole team.
     """
+    return _latest(_described(events, manager, report, index), now=now, parse=parse_agreed)
+
+
+def _described(
+    events: Sequence[Event], manager: str, report: str, index: MeetingIndex | None
+) -> Sequence[Event]:
+    """The 1:1s and holds between the two that carry a description, in the calendar's order."""
     if index is None:
         # notes are rare: the cheap test first, the people of the event only for those
         pool: Sequence[Event] = [
@@ -89,7 +130,7 @@ def agreed_expectations(
         ]
         held = [e for e in index.holds_for(manager, report) if e.description]
         pool = index.in_given_order(ones, held) if ones and held else ones or held
-    return _latest_agreed(pool, now=now)
+    return pool
 
 
 def agreed_for_team(
@@ -103,13 +144,30 @@ def agreed_for_team(
     }
 
 
-def _latest_agreed(pool: Sequence[Event], *, now: datetime) -> tuple[str, ...]:
-    """The first filled recap of the latest described events started before ``now``."""
+def goals_for_team(
+    events: Sequence[Event], manager: Manager, *, now: datetime, index: MeetingIndex | None = None
+) -> dict[str, tuple[str, ...]]:
+    """Each report's goals, from the latest past 1:1 or Kindly hold that recorded any (it
+    may be older than the latest agreement: goals last), keyed by email; none: left out."""
+    meetings = MeetingIndex(events) if index is None else index
+    found = {
+        r.email: _latest(
+            _described(events, manager.email, r.email, meetings), now=now, parse=parse_goals
+        )
+        for r in manager.reports
+    }
+    return {email: goals for email, goals in found.items() if goals}
+
+
+def _latest(
+    pool: Sequence[Event], *, now: datetime, parse: Callable[[str], tuple[str, ...]]
+) -> tuple[str, ...]:
+    """The first filled section of the latest described events started before ``now``."""
     utc_now = now.astimezone(UTC)
     candidates = [e for e in pool if e.start.astimezone(UTC) < utc_now]
     candidates.sort(key=lambda e: (e.start.astimezone(UTC), e.id), reverse=True)
     for event in candidates:
-        found = parse_agreed(event.description)
+        found = parse(event.description)
         if found:
             return found
     return ()
@@ -117,9 +175,18 @@ def _latest_agreed(pool: Sequence[Event], *, now: datetime) -> tuple[str, ...]:
 
 def parse_agreed(description: str) -> tuple[str, ...]:
     """The filled bullets under the first "agreed expectations" heading that has any."""
+    return _section(description, _HEADING)
+
+
+def parse_goals(description: str) -> tuple[str, ...]:
+    """The filled bullets under the first "their goals" heading that has any."""
+    return _section(description, _GOAL_HEADING)
+
+
+def _section(description: str, heading: re.Pattern[str]) -> tuple[str, ...]:
     lines = description_lines(description)
     for index, line in enumerate(lines):
-        if _HEADING.match(line):
+        if heading.match(line):
             items = _bullets(lines[index + 1 :])
             if items:
                 return items

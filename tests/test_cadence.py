@@ -280,7 +280,7 @@ class TestChanges:
         [
             pytest.param(
                 meeting(-3 * D, status=Status.CANCELLED),
-                Change(ChangeKind.CANCELLED, SAM, t(-3 * D)),
+                Change(ChangeKind.CANCELLED, SAM, t(-3 * D), by=MARIA),
                 id="cancelled",
             ),
             pytest.param(
@@ -295,22 +295,22 @@ class TestChanges:
             ),
             pytest.param(
                 meeting(D, original_start=t(-2 * D)),
-                Change(ChangeKind.RESCHEDULED, SAM, t(D), original=t(-2 * D)),
+                Change(ChangeKind.RESCHEDULED, SAM, t(D), original=t(-2 * D), by=MARIA),
                 id="rescheduled",
             ),
             pytest.param(
                 meeting(-D, original_start=t(-10 * D)),
-                Change(ChangeKind.RESCHEDULED, SAM, t(-D), original=t(-10 * D)),
+                Change(ChangeKind.RESCHEDULED, SAM, t(-D), original=t(-10 * D), by=MARIA),
                 id="moved-into-the-window",
             ),
             pytest.param(
                 meeting(9 * D, original_start=t(-D)),
-                Change(ChangeKind.RESCHEDULED, SAM, t(9 * D), original=t(-D)),
+                Change(ChangeKind.RESCHEDULED, SAM, t(9 * D), original=t(-D), by=MARIA),
                 id="moved-out-of-the-window",
             ),
             pytest.param(
                 meeting(-7 * D, status=Status.CANCELLED),
-                Change(ChangeKind.CANCELLED, SAM, t(-7 * D)),
+                Change(ChangeKind.CANCELLED, SAM, t(-7 * D), by=MARIA),
                 id="a-week-ago-exactly",
             ),
             pytest.param(
@@ -320,7 +320,7 @@ class TestChanges:
                     responses={SAM: Response.DECLINED},
                     original_start=t(-2 * D),
                 ),
-                Change(ChangeKind.CANCELLED, SAM, t(-D)),
+                Change(ChangeKind.CANCELLED, SAM, t(-D), by=MARIA),
                 id="cancelled-wins",
             ),
             pytest.param(
@@ -406,6 +406,18 @@ class TestCoverage:
         events = [meeting(-S), meeting(S, attendees=[ANA])]
         coverage = analysis(events, reports=[Report(SAM, "Sam"), Report(ANA, "Ana")]).coverage
         assert (coverage[-1].met, coverage[-1].total) == (1, 2)
+
+    def test_a_new_hire_counts_from_their_start_week(self) -> None:
+        """Ana started Wednesday 18 November (week 47): not missing from the weeks before."""
+        reports = [Report(SAM, "Sam"), Report(ANA, "Ana", start_date=date(2026, 11, 18))]
+        coverage = analysis([meeting(-13 * D)], reports=reports).coverage
+        assert [w.total for w in coverage] == [1, 1, 1, 1, 1, 1, 2, 2]
+        assert [w.met for w in coverage] == [0, 0, 0, 0, 0, 1, 1, 1]
+        assert coverage[5].share == 1.0
+
+    def test_a_start_date_ahead_counts_nowhere_yet(self) -> None:
+        reports = [Report(SAM, "Sam"), Report(ANA, "Ana", start_date=date(2026, 12, 1))]
+        assert {w.total for w in analysis([], reports=reports).coverage} == {1}
 
     def test_team_without_reports(self) -> None:
         coverage = analysis([], reports=[]).coverage

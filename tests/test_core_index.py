@@ -30,7 +30,6 @@ from service.digest import (
     CoverageColumn,
     Digest,
     GlanceRow,
-    HoldLine,
     ReportSection,
     render_digest,
 )
@@ -300,7 +299,6 @@ def digests(draw: st.DrawFn) -> Digest:
         replace(
             row,
             name=draw(texts),
-            last_held=draw(texts),
             next_one=draw(texts),
             state=draw(texts),
             tone=draw(st.sampled_from(("ok", "soon", "due"))),
@@ -312,10 +310,13 @@ def digests(draw: st.DrawFn) -> Digest:
         replace(
             s,
             name=draw(texts),
-            headline=draw(texts),
+            state=draw(texts),
             hold_link=draw(links),
             recap=Recap(
-                tuple(draw(st.lists(texts, max_size=2))), tuple(draw(st.lists(texts, max_size=2)))
+                tuple(draw(st.lists(texts, max_size=2))),
+                tuple(draw(st.lists(texts, max_size=2))),
+                tuple(draw(st.lists(texts, max_size=2))),
+                tuple(draw(st.lists(texts, max_size=2))),
             ),
         )
         for s in base.sections
@@ -330,7 +331,7 @@ def digests(draw: st.DrawFn) -> Digest:
             CoverageColumn(draw(texts), draw(st.integers(0, 100)), draw(texts)) for _ in range(3)
         ),
         trend=draw(texts),
-        holds=tuple(HoldLine(draw(texts), draw(texts), draw(texts), draw(links)) for _ in range(2)),
+        how_to=draw(texts),
         changes=tuple(draw(st.lists(texts, max_size=2))),
         change_notes=tuple(draw(st.lists(texts, max_size=2))),
         sections=sections,
@@ -379,9 +380,8 @@ class TestInlinedTemplate:
     def test_empty_digest(self) -> None:
         digest = replace(
             sample_digest("nl"),
-            glance=(GlanceRow("A", "", "", "", "", 0, "ok"),),
+            glance=(GlanceRow("A", "", "", "", 0, "ok"),),
             coverage=(),
-            holds=(),
             changes=(),
             change_notes=(),
             sections=(ReportSection("A", "", None, Recap((), ())),),
@@ -409,6 +409,7 @@ class TestConstantTranslations:
             "agenda": agenda,
             "minutes": 30,
             "invited": invited,
+            "welcome": invited,
             "placeholders": 2,
         }
         expected = plain_environment(language).get_template("hold.txt.j2").render(**values)

@@ -36,10 +36,8 @@ REPORTS = {m["email"]: tuple(r["name"] for r in m["reports"]) for m in ROSTER["m
 SECTIONS = (
     "At a glance",
     "Team coverage",
-    "Time held this week",
-    "What changed since last week",
+    "Changes",
     "A question for you",
-    "How Kindly works",
 )
 PAGES = [(m, lang) for m in MANAGERS for lang in SUPPORTED_LANGUAGES]
 #: the language each manager reads (roster, else KINDLY_LANGUAGE's default)
@@ -203,5 +201,5 @@ class TestTranslation:
 
     def test_the_check_would_catch_english(self, seen: dict[tuple[str, str, int], Seen]) -> None:
         english = seen[MANAGERS[0], "en", WIDTHS[-1]].layout.text
-        assert "Personal check-in" in english
-        assert "Personal check-in" in english_fragments("Personal check-in", dutch_catalog())
+        assert "Their topics" in english
+        assert "Their topics" in english_fragments("Their topics", dutch_catalog())

@@ -166,8 +166,8 @@ class TestDutchDigests:
         english = render_digest(
             digest_of(analysis(), holds={}, agreed={}, policy=POLICY, language="en")
         ).text
-        assert "Personal check-in" in english
-        assert "Personal check-in" in english_fragments("Personal check-in", dutch_catalog())
+        assert "Feedback both ways" in english
+        assert "Feedback both ways" in english_fragments("Feedback both ways", dutch_catalog())
 
 
 class TestLanguages:

@@ -11,7 +11,15 @@ from hypothesis import strategies as st
 
 from service.cadence import ReportStatus
 from service.model import Attendee, Event, HoldKey, Manager, Policy, Report, Response, Status
-from service.recap import Recap, agreed_expectations, parse_agreed, recap, untrusted
+from service.recap import (
+    Recap,
+    agreed_expectations,
+    goals_for_team,
+    parse_agreed,
+    parse_goals,
+    recap,
+    untrusted,
+)
 from tests.texts import hold_text_of
 
 AMS = ZoneInfo("Europe/Amsterdam")
@@ -70,10 +78,18 @@ def hold(start: datetime, description: str, *, report: str = SAM, week: str = "2
     )
 
 
-def fill_in(description: str, items: list[str]) -> str:
-    """What a manager does after the 1:1: type after the empty bullets (and add more)."""
+def fill_in(description: str, items: list[str], *, section: int = 0) -> str:
+    """What a manager does after the 1:1: type after the empty bullets of one section (the
+    agreed expectations, or with ``section=1`` their goals), and add more."""
     lines = description.split("\n")
-    empty = [i for i, line in enumerate(lines) if line.strip() == "-"]
+    blank = [i for i, line in enumerate(lines) if line.strip() == "-"]
+    groups: list[list[int]] = []
+    for i in blank:
+        if groups and groups[-1][-1] == i - 1:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    empty = groups[section]
     for index, item in zip(empty, items, strict=False):
         lines[index] = f"- {item}"
     extra = [f"- {item}" for item in items[len(empty) :]]
@@ -226,6 +242,32 @@ class TestHoldRoundTrip:
             policy=Policy(),
         )
         assert parse_agreed(description) == ()
+        assert parse_goals(description) == ()
+
+    @pytest.mark.parametrize("language", ["en", "nl"])
+    def test_both_sections_are_read_back(self, language: str) -> None:
+        _, description = hold_text_of(
+            MANAGER, overdue_status(), week="2026-W47", language=language, policy=Policy()
+        )
+        filled = fill_in(
+            fill_in(description, ["Sam drafts the rota"]), ["Run a half marathon"], section=1
+        )
+        events = [hold(NOW - timedelta(days=5), filled)]
+        assert agreed_expectations(events, MARIA, SAM, now=NOW) == ("Sam drafts the rota",)
+        assert goals_for_team(events, MANAGER, now=NOW) == {SAM: ("Run a half marathon",)}
+
+    def test_goals_outlive_a_later_note_without_them(self) -> None:
+        older = hold(NOW - timedelta(days=12), "Their goals\n- Learn Rust\n", week="2026-W46")
+        newer = hold(NOW - timedelta(days=5), "Agreed expectations\n- ship it\n")
+        assert goals_for_team([older, newer], MANAGER, now=NOW) == {SAM: ("Learn Rust",)}
+        assert agreed_expectations([older, newer], MARIA, SAM, now=NOW) == ("ship it",)
+
+    @pytest.mark.parametrize(
+        "heading", ["Their goals", "Personal goals:", "## Persoonlijke doelen"]
+    )
+    def test_goal_headings(self, heading: str) -> None:
+        assert parse_goals(f"Agreed expectations\n- a\n\n{heading}\n- b\n- c") == ("b", "c")
+        assert parse_agreed(f"Agreed expectations\n- a\n\n{heading}\n- b\n- c") == ("a",)
 
     @pytest.mark.parametrize("language", ["en", "nl"])
     def test_filled_hold_is_read_back(self, language: str) -> None:
@@ -283,10 +325,33 @@ class TestRecap:
             standing=("Ship the billing migration by 15 December",),
             agreed=("Sam drafts the rota",),
         )
-        assert not result.empty
+        assert result.to_follow_up
 
     def test_nothing_recorded(self) -> None:
-        assert recap(Report(SAM, "Sam"), ()).empty
+        assert not recap(Report(SAM, "Sam"), ()).to_follow_up
+
+    @pytest.mark.parametrize(
+        ("item", "yours"),
+        [
+            ("Maria asks finance about budget", True),
+            ("maria: book the offsite", True),
+            ("I send Sam the course list", True),
+            ("Ik regel budget voor de training", True),
+            ("Sam drafts the rota", False),
+            ("Marianne takes over on-call", False),
+            ("Ask Maria for budget", False),
+        ],
+    )
+    def test_the_managers_own_commitments_are_marked(self, item: str, yours: bool) -> None:
+        result = recap(Report(SAM, "Sam"), (item,), manager="Maria")
+        assert (result.yours, result.agreed) == (((item,), ()) if yours else ((), (item,)))
+
+    def test_goals_are_kept_once(self) -> None:
+        result = recap(
+            Report(SAM, "Sam"), (), goals=("Speak at a conference", "Speak at a conference")
+        )
+        assert result.goals == ("Speak at a conference",)
+        assert result.to_follow_up
 
     def test_agreed_repeats_of_standing_ones_are_dropped(self) -> None:
         result = recap(SAM_REPORT, ("ship the billing migration by 15 december", "new", "new"))

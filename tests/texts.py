@@ -23,12 +23,19 @@ def digest_of(
     policy: Policy,
     language: str,
     agendas: Mapping[str, Agenda] | None = None,
+    goals: Mapping[str, tuple[str, ...]] | None = None,
 ) -> Digest:
     week = iso_week(analysis.now.astimezone(analysis.tz))
     if agendas is None:
         agendas = team_agendas(analysis, week=week, language=language, policy=policy)
     return build_digest(
-        analysis, holds=holds, agreed=agreed, policy=policy, language=language, agendas=agendas
+        analysis,
+        holds=holds,
+        agreed=agreed,
+        goals=goals,
+        policy=policy,
+        language=language,
+        agendas=agendas,
     )
 
 
