@@ -10,7 +10,7 @@ so a re-run is byte-identical.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, timedelta
 from enum import StrEnum
 from types import MappingProxyType
@@ -29,6 +29,7 @@ __all__ = [
     "RenderedDigest",
     "ReportSection",
     "State",
+    "WeekNotes",
     "build_digest",
     "render_digest",
     "state_of",
@@ -158,6 +159,9 @@ class Digest:
     glance: tuple[GlanceRow, ...]
     coverage: tuple[CoverageColumn, ...]
     trend: str
+    #: this week's time, where it explains a hold that is not there: the manager away,
+    #: a holiday, a report without a free slot, an event Kindly could not read
+    time_notes: tuple[str, ...]
     #: cancelled, declined and moved 1:1s of the team, oldest first
     changes: tuple[str, ...]
     #: a gentle word for each report whose 1:1s keep being cancelled
@@ -189,10 +193,11 @@ def build_digest(
     language: str,
     agendas: Mapping[str, Agenda],
     goals: Mapping[str, tuple[str, ...]] | None = None,
+    week_notes: WeekNotes | None = None,
 ) -> Digest:
     """The view model of one manager's digest; ``holds``, ``agreed``, ``goals`` and
     ``agendas`` (``service.agenda.team_agendas``, shared with the holds) keyed by report
-    email."""
+    email; ``week_notes``: what explains a hold that is not there."""
     t = translator(language)
     week = iso_week(analysis.now.astimezone(analysis.tz))
     manager = analysis.manager
@@ -205,6 +210,7 @@ def build_digest(
         subject=_subject(analysis, t),
         greeting=t.gettext("Hi %(name)s,") % {"name": first_name(manager.name)},
         intro=_intro(analysis, t),
+        time_notes=_time_notes(analysis, week_notes or WeekNotes(), view, t),
         glance=tuple(view.glance(s) for s in analysis.reports),
         coverage=tuple(_column(c, t) for c in analysis.coverage),
         trend=_trend(analysis.coverage, t),
@@ -431,6 +437,74 @@ def _subject(analysis: TeamAnalysis, t: Translator) -> str:
         "Your week with your team: %(num)d one-on-ones to plan",
         count,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class WeekNotes:
+    """What the run learnt about this week's time that the analysis does not carry."""
+
+    #: overdue reports without a hold, and why (``service.hold_plan.Unplaced`` values)
+    unplaced: Mapping[str, str] = field(default_factory=dict)
+    #: public holidays on working days of this week's window: (day, name), in order
+    holidays: tuple[tuple[date, str], ...] = ()
+    #: events Kindly could not read and skipped
+    skipped: int = 0
+
+
+def _time_notes(
+    analysis: TeamAnalysis, notes: WeekNotes, view: _View, t: Translator
+) -> tuple[str, ...]:
+    """One short line each, kindest first: only what explains this week's holds."""
+    found = []
+    if analysis.manager_away:
+        found.append(_away_note(analysis, t))
+    for day, name in notes.holidays:
+        found.append(
+            t.gettext("%(day)s is %(holiday)s: no holds that day.")
+            % {"day": t.day(day), "holiday": name}
+        )
+    for status in analysis.reports:
+        why = notes.unplaced.get(status.report.email)
+        if why is not None:
+            found.append(_unplaced_note(view.people[status.report.email], why, t))
+    if notes.skipped:
+        found.append(
+            t.ngettext(
+                "%(num)d event in your calendar could not be read; Kindly skipped it.",
+                "%(num)d events in your calendar could not be read; Kindly skipped them.",
+                notes.skipped,
+            )
+        )
+    return tuple(found)
+
+
+def _away_note(analysis: TeamAnalysis, t: Translator) -> str:
+    due = ", ".join(first_name(s.report.name) for s in analysis.overdue)
+    back = analysis.manager_back_on
+    if back is None:
+        text = t.gettext("You’re away this week, so Kindly placed no holds.")
+    else:
+        text = t.gettext(
+            "You’re away this week, so Kindly placed no holds. Welcome back on %(when)s."
+        ) % {"when": t.day(back)}
+    if not due:
+        return text
+    first = t.gettext("Who to see first when you’re back: %(names)s.") % {"names": due}
+    return f"{text} {first}"
+
+
+def _unplaced_note(name: str, why: str, t: Translator) -> str:
+    if why == "no_shared_time":
+        text = t.gettext(
+            "No hold for %(name)s: your working times don’t overlap this week. Ask %(name)s "
+            "which day suits them."
+        )
+    else:
+        text = t.gettext(
+            "No hold for %(name)s: your shared working hours are full this week. Ask "
+            "%(name)s for a time, or keep it short and walk and talk."
+        )
+    return text % {"name": name}
 
 
 def _intro(analysis: TeamAnalysis, t: Translator) -> str:

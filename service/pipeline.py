@@ -13,13 +13,13 @@ import asyncio
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from service.agenda import Agenda, team_agendas
 from service.cadence import TeamAnalysis, analyse
-from service.digest import RenderedDigest, build_digest, render_digest
+from service.digest import RenderedDigest, WeekNotes, build_digest, render_digest
 from service.digest_email import compose_email, message_id_for
 from service.errors import KindlyError
 from service.hold_plan import HoldAction, HoldPlan, existing_holds, plan_holds
@@ -177,6 +177,7 @@ async def _run(week: ManagerWeek, ctx: RunContext, *, dry_run: bool) -> ManagerO
     holds = _Holds(week, ctx, dry_run=dry_run)
     if policy.holds_enabled and analysis.overdue:
         await holds.carry_out(await holds.plan(analysis, team, index), agendas)
+    unique_warnings = tuple(dict.fromkeys(warnings))  # a file read twice warns once
     digest = build_digest(
         analysis,
         holds={hold.key.report: hold for hold in holds.placed},
@@ -185,6 +186,7 @@ async def _run(week: ManagerWeek, ctx: RunContext, *, dry_run: bool) -> ManagerO
         policy=policy,
         language=week.language,
         agendas=agendas,
+        week_notes=_week_notes(week, team, holds, skipped=len(unique_warnings)),
     )
     rendered = render_digest(digest)
     sender = ctx.settings.email.from_
@@ -203,7 +205,7 @@ async def _run(week: ManagerWeek, ctx: RunContext, *, dry_run: bool) -> ManagerO
         unplaced=tuple(sorted(holds.unplaced)),
         away=team.away_by_email(),
         errors=tuple(holds.errors),
-        warnings=tuple(dict.fromkeys(warnings)),  # a file read twice warns once
+        warnings=unique_warnings,
         transient=holds.transient,
         dry_run=dry_run,
         rendered=rendered,
@@ -232,6 +234,17 @@ def fallback_zone(manager: Manager, settings: Settings) -> ZoneInfo:
     return ZoneInfo(manager.timezone or settings.timezone)
 
 
+def _week_notes(week: ManagerWeek, team: TeamTime, holds: _Holds, *, skipped: int) -> WeekNotes:
+    """What explains a hold that is not there: holidays matter only when a hold was due."""
+    due = bool(holds.unplaced or holds.placed) and team.manager_away is None
+    opens = week.now + timedelta(hours=week.policy.notice_hours)
+    return WeekNotes(
+        unplaced=dict(holds.unplaced_why),
+        holidays=team.manager_holidays(opens, week.horizon_end, week.language) if due else (),
+        skipped=skipped,
+    )
+
+
 def _held(analysis: TeamAnalysis, tz: ZoneInfo) -> dict[str, str | None]:
     return {
         status.report.email: (
@@ -250,6 +263,8 @@ class _Holds:
         self.dry_run = dry_run
         self.placed: list[PlacedHold] = []
         self.unplaced: list[str] = []
+        #: why each unplaced report has no slot (``Unplaced`` values)
+        self.unplaced_why: dict[str, str] = {}
         self.errors: list[str] = []
         self.transient = False
 
@@ -277,6 +292,8 @@ class _Holds:
                 await self._place(plan, plan.slot, agendas[plan.status.report.email])
             elif plan.action is HoldAction.UNPLACED:
                 self.unplaced.append(plan.status.report.email)
+                if plan.unplaced is not None:
+                    self.unplaced_why[plan.status.report.email] = plan.unplaced.value
 
     async def _place(self, plan: HoldPlan, slot: Interval, agenda: Agenda) -> None:
         week, settings = self.week, self.ctx.settings

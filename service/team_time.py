@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 
 from service.away import Away, away_this_week
 from service.busy import busy_intervals
@@ -26,6 +26,19 @@ class TeamTime:
     manager_away: Away | None = None
     #: the reports away this week, by email
     away: Mapping[str, Away] = field(default_factory=dict)
+
+    def manager_holidays(
+        self, start: datetime, end: datetime, language: str
+    ) -> tuple[tuple[date, str], ...]:
+        """The manager's public holidays on their working weekdays in [start, end), named in
+        ``language``: the days no hold can go to."""
+        me = self.manager
+        return tuple(
+            (day, name)
+            for day in me.days(start, end - timedelta(microseconds=1))
+            if day.isoweekday() in me.working.days
+            and (name := me.holiday(day, language)) is not None
+        )
 
     def away_by_email(self) -> dict[str, str | None]:
         """``away`` of ``--json``: everyone away this week → ISO date back, or None."""
