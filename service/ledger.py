@@ -221,6 +221,24 @@ class RedisLedger:
 
         await self._durably(write)
 
+    # the roster the workers keep
+
+    async def note_roster_kept(self, problem: str | None) -> None:
+        """Why a worker keeps its last good roster (``kindly status`` says so), or None once
+        a new roster loads again."""
+        key = f"{self.prefix}roster:kept"
+        if problem is None:
+            await self._fast(lambda: cast(Awaitable[int], self.redis.delete(key)))
+        else:
+            await self._fast(
+                lambda: cast(Awaitable[bool], self.redis.set(key, problem, ex=TTL_SECONDS))
+            )
+
+    async def roster_kept(self) -> str | None:
+        key = f"{self.prefix}roster:kept"
+        found = await self._fast(lambda: cast(Awaitable[bytes | None], self.redis.get(key)))
+        return found.decode() if found is not None else None
+
     # the two ways of talking to Redis
 
     async def _fast(self, call: Callable[[], Awaitable[T]]) -> T:

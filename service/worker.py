@@ -20,6 +20,7 @@ lives with arq's semantics:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import json
 import logging
@@ -179,11 +180,22 @@ class WorkerState:
                 len(self.roster.managers),
                 exc,
             )
+            first = str(exc).splitlines()[0]
+            await self._note_roster(
+                f"{first} — the worker keeps the last good roster "
+                f"({len(self.roster.managers)} managers) until it is fixed"
+            )
             return
+        await self._note_roster(None)
         if roster != self.roster:
             _log("roster_reloaded", managers=len(roster.managers), source=roster.source)
             self.zones.clear()  # a manager's zone may be in the roster now, or no longer
         self.roster = roster
+
+    async def _note_roster(self, problem: str | None) -> None:
+        """For ``kindly status``; a Redis hiccup must not stop the planner."""
+        with contextlib.suppress(KindlyError):
+            await self.ledger.note_roster_kept(problem)
 
 
 def roster_stamp(settings: Settings) -> tuple[int, int] | None:

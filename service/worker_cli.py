@@ -158,6 +158,9 @@ def status(now_given: datetime | None, week: str | None, as_json: bool) -> None:
     with the reason."""
     settings = settings_or_exit()
     now = pinned(now_given, settings) or datetime.now().astimezone()
+    kept = guarded(_roster_kept(settings))
+    if kept is not None:
+        problem(f"roster: {kept}")
     lines = guarded(_status(settings, now, week))
     if as_json:
         for line in lines:
@@ -169,6 +172,17 @@ def status(now_given: datetime | None, week: str | None, as_json: bool) -> None:
     for line in lines:
         table.add_row(line.manager, line.week, line.state, line.reason or "")
     Console(highlight=False).print(table)
+
+
+async def _roster_kept(settings: Settings) -> str | None:
+    """What a worker said about a roster it could not load, if Redis answers."""
+    client: Redis = Redis.from_url(settings.redis_url, socket_connect_timeout=3)
+    try:
+        return await RedisLedger(client).roster_kept()
+    except KindlyError:
+        return None  # the status lines below say that Redis is not answering
+    finally:
+        await client.aclose()
 
 
 async def _status(settings: Settings, now: datetime, week: str | None = None) -> list[StatusLine]:

@@ -164,3 +164,19 @@ class TestSkippedEvent:
         assert len(outcome.warnings) == 1
         assert "no-start" in outcome.warnings[0]
         assert "1 event in your calendar could not be read; Kindly skipped it." in text_of(outcome)
+
+
+class TestWindowsWithinTheApisLimits:
+    """The widest free/busy window Kindly asks for fits both providers' published limits."""
+
+    def test_lookahead_is_capped_below_both(self) -> None:
+        from pydantic import ValidationError
+
+        from tests.emulators.google.api import FREEBUSY_SPAN
+        from tests.emulators.graph.graph import SCHEDULE_SPAN
+
+        widest = Settings.model_fields["lookahead_days"].metadata
+        most = max(m.le for m in widest if getattr(m, "le", None) is not None)
+        assert most < min(FREEBUSY_SPAN.days, SCHEDULE_SPAN.days, 42)
+        with pytest.raises(ValidationError):
+            Settings(_env_file=None, lookahead_days=most + 1)

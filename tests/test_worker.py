@@ -21,9 +21,11 @@ from service.ledger import DigestRecord, DigestState, RedisLedger
 from service.planner import hashed, job_id
 from service.settings import Settings
 from service.worker import KindlyWorker, create_worker, plan
+from tests.conftest import runner
 from tests.smtpd import Fault, Recorder, SmtpServer, start_server
 
 REDIS_URL = "redis://127.0.0.1:6379/11"
+NOW_ISO = "2026-11-23T08:00:00+01:00"
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 MONDAY_0800_AMSTERDAM = datetime(2026, 11, 23, 7, tzinfo=UTC)
 TUESDAY = datetime(2026, 11, 24, 15, tzinfo=UTC)
@@ -295,6 +297,27 @@ class TestFollowsTheRoster:
         caplog.clear()
         await plan(running.ctx)  # the same bad file is not reported again at every run
         assert not [r for r in caplog.records if "roster not reloaded" in r.message]
+
+    async def test_kindly_status_says_the_last_good_roster_is_kept(
+        self, org: Path, running: KindlyWorker
+    ) -> None:
+        good = (org / "roster.yaml").read_text(encoding="utf-8")
+        (org / "roster.yaml").write_text("managers:\n  - email: not-an-address\n")
+        await plan(running.ctx)
+        env = {
+            "KINDLY_ROSTER_FILE": str(org / "roster.yaml"),
+            "KINDLY_ICS__DIR": str(org / "calendars"),
+            "KINDLY_REDIS_URL": REDIS_URL,
+        }
+        shown = await asyncio.to_thread(runner(org), "status", "--now", NOW_ISO, env=env)
+        [line] = [x for x in shown.stderr.splitlines() if x.startswith("kindly: roster: ")]
+        assert "not-an-address" in line
+        assert "keeps the last good roster (3 managers) until it is fixed" in line
+        (org / "roster.yaml").write_text(good + "\n", encoding="utf-8")  # fixed: a new stamp
+        await plan(running.ctx)
+        shown = await asyncio.to_thread(runner(org), "status", "--now", NOW_ISO, env=env)
+        assert shown.returncode == 0, shown.stderr
+        assert "roster:" not in shown.stderr
 
 
 async def _sent(*managers: str) -> bool:

@@ -18,7 +18,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.parser import BytesParser
 from email.policy import HTTP
 from typing import Any
@@ -47,6 +47,8 @@ STATUS_NAMES = {
 EVENT_ID = re.compile(r"[a-v0-9]{5,1024}")
 BATCH_LIMIT = 50
 FREEBUSY_LIMIT = 50
+#: the longest window freeBusy answers (Google: "The requested time range is too long")
+FREEBUSY_SPAN = timedelta(days=90)
 
 
 @dataclass(frozen=True)
@@ -359,6 +361,10 @@ class Api:
         start = _parse_rfc3339(body.get("timeMin"), "timeMin")
         end = _parse_rfc3339(body.get("timeMax"), "timeMax")
         items = [str(i["id"]).lower() for i in body.get("items", [])]
+        if end - start > FREEBUSY_SPAN:
+            raise ApiError(
+                400, "timeRangeTooLong", "The requested time range is too long.", domain="calendar"
+            )
         if len(items) > FREEBUSY_LIMIT:
             raise ApiError(
                 400, "tooManyCalendarsRequested", "Too many calendars requested.", domain="calendar"

@@ -36,6 +36,9 @@ from tests.emulators.graph.wire import (
     zone,
 )
 
+#: getSchedule's longest window (ErrorTimeIntervalTooBig beyond it; the reference said 42
+#: days for years, the service allows 62); Kindly reads at most KINDLY_LOOKAHEAD_DAYS <= 41
+SCHEDULE_SPAN = timedelta(days=62)
 READ_CALENDAR = frozenset({"Calendars.ReadBasic.All", "Calendars.Read", "Calendars.ReadWrite"})
 READ_FULL_CALENDAR = frozenset({"Calendars.Read", "Calendars.ReadWrite"})
 WRITE_CALENDAR = frozenset({"Calendars.ReadWrite"})
@@ -359,6 +362,13 @@ class GraphApi:
         except (ValueError, KeyError, TypeError):
             return graph_error(
                 400, "ErrorInvalidRequest", "schedules, startTime and endTime are required."
+            )
+        if end - start > SCHEDULE_SPAN:
+            return graph_error(
+                400,
+                "ErrorTimeIntervalTooBig",
+                "The requested time duration specified for FreeBusyViewOptions.TimeWindow is "
+                f"too long. The allowed limit = {SCHEDULE_SPAN.days} days.",
             )
         tz_name = _preferred_zone(call.headers)
         value = [self._schedule(s, start, end, interval, tz_name) for s in schedules]
