@@ -165,7 +165,7 @@ class GoogleConnector(CalendarConnector):
                 lambda c, body=body: c.freebusy().query(body=body),
                 what="read free/busy",
             )
-            found.update(busy_from(response, chunk))
+            found.update(busy_from(response, chunk, warn=warn))
         return found
 
     async def create_hold(self, manager: str, hold: HoldRequest) -> PlacedHold:

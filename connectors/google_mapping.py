@@ -206,7 +206,9 @@ def placed_hold(item: Resource, key: HoldKey, *, zone: ZoneInfo, created: bool) 
     return PlacedHold(key, start, end, created=created, link=item.get("htmlLink"))
 
 
-def busy_from(response: Resource, people: Sequence[str]) -> dict[str, list[Interval] | None]:
+def busy_from(
+    response: Resource, people: Sequence[str], *, warn: Warn | None = None
+) -> dict[str, list[Interval] | None]:
     """freebusy.query calendars → busy intervals; ``None`` where Google reports errors."""
     try:
         calendars = {str(k).lower(): v for k, v in response.get("calendars", {}).items()}
@@ -214,23 +216,35 @@ def busy_from(response: Resource, people: Sequence[str]) -> dict[str, list[Inter
         calendars = {}
     found: dict[str, list[Interval] | None] = {}
     for person in people:
-        found[person] = _busy(calendars.get(person.lower()))
+        found[person] = _busy(person, calendars.get(person.lower()), warn)
     return found
 
 
-def _busy(entry: Any) -> list[Interval] | None:
+def _busy(person: str, entry: Any, warn: Warn | None) -> list[Interval] | None:
     """One calendar's busy intervals; ``None`` (unknown) when Google reports an error or
-    sends something that is not busy time with offsets."""
+    the entry is not shaped as documented. A single busy item that is not busy time with
+    offsets is skipped with a warning; the rest of the person's free/busy still counts."""
     try:
         if entry is None or entry.get("errors"):
             return None
-        found = [
-            Interval(datetime.fromisoformat(b["start"]), datetime.fromisoformat(b["end"]))
-            for b in entry.get("busy", ())
-        ]
+        items = list(entry.get("busy", ()))
     except MALFORMED:
         return None
-    return found if all(i.start.tzinfo and i.end.tzinfo for i in found) else None
+    found = []
+    for item in items:
+        try:
+            span = Interval(
+                datetime.fromisoformat(item["start"]), datetime.fromisoformat(item["end"])
+            )
+            if span.start.tzinfo is None or span.end.tzinfo is None:
+                raise ValueError("a time without an offset")
+        except MALFORMED as exc:
+            if warn is not None:
+                calendar = f"{person} (Google free/busy)"
+                warn(skipped(calendar, "busy item", f"not shaped as Google documents it ({exc})"))
+            continue
+        found.append(span)
+    return found
 
 
 def roster_from_users(users: Iterable[Resource], *, source: str) -> Roster:

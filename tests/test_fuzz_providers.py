@@ -290,3 +290,27 @@ class TestOneMalformedItem:
         assert [e.id for e in events] == [GRAPH_EVENT["id"]]
         [warning] = warnings
         assert warning.startswith(f"{MANAGER} (Microsoft 365 calendar): skipped event id AAMk2: ")
+
+
+class TestGoogleFreeBusyItems:
+    """One unusable busy item is skipped with a warning; the person's other busy time counts."""
+
+    def test_one_bad_item(self) -> None:
+        response = {
+            "calendars": {
+                "sam@example.com": {
+                    "busy": [
+                        {"start": "2026-11-24T09:00:00Z", "end": "2026-11-24T10:00:00Z"},
+                        {"start": "2026-11-24T11:00:00", "end": "2026-11-24T12:00:00"},
+                        {"start": "soon"},
+                    ]
+                }
+            }
+        }
+        warnings: list[str] = []
+        found = google.busy_from(response, ["sam@example.com"], warn=warnings.append)
+        assert found["sam@example.com"] == [
+            Interval(datetime(2026, 11, 24, 9, tzinfo=UTC), datetime(2026, 11, 24, 10, tzinfo=UTC))
+        ]
+        assert len(warnings) == 2
+        assert all(w.startswith("sam@example.com (Google free/busy): skipped") for w in warnings)
