@@ -25,8 +25,8 @@ from service.errors import KindlyError
 from service.hold_plan import HoldAction, HoldPlan, existing_holds, plan_holds
 from service.hold_text import hold_texts
 from service.meetings import MeetingIndex
-from service.model import HoldRequest, Interval, Manager, PlacedHold
-from service.ports import CalendarConnector, HoldLedger, Mailer, OutgoingMail
+from service.model import Event, HoldRequest, Interval, Manager, PlacedHold
+from service.ports import CalendarConnector, HoldLedger, Mailer, OutgoingMail, Warn
 from service.recap import agreed_for_team, goals_for_team
 from service.settings import Settings
 from service.team_time import TeamTime, team_time
@@ -148,20 +148,7 @@ def _failed(week: ManagerWeek, exc: KindlyError, *, dry_run: bool) -> ManagerOut
 async def _run(week: ManagerWeek, ctx: RunContext, *, dry_run: bool) -> ManagerOutcome:
     manager, policy = week.manager, week.policy
     warnings: list[str] = []
-    connector = ctx.connector
-    events = await connector.events(
-        manager.email, week.lookback_start, week.lookahead_end, tz=week.tz, warn=warnings.append
-    )
-    reports = [r.email for r in manager.reports]
-    report_busy = (
-        await connector.busy(
-            manager.email, reports, week.now, week.lookahead_end, tz=week.tz, warn=warnings.append
-        )
-        if reports
-        else {}
-    )
-    provider = await connector.working_hours(manager.email, [manager.email, *reports])
-    team = team_time(week, events, report_busy, provider)
+    events, team = await _read_week(week, ctx.connector, warnings.append)
     index = MeetingIndex(events)  # the calendar bucketed by person once, not once per report
     analysis = analyse(
         manager,
@@ -177,7 +164,7 @@ async def _run(week: ManagerWeek, ctx: RunContext, *, dry_run: bool) -> ManagerO
     holds = _Holds(week, ctx, dry_run=dry_run)
     if policy.holds_enabled and analysis.overdue:
         await holds.carry_out(await holds.plan(analysis, team, index), agendas)
-    unique_warnings = tuple(dict.fromkeys(warnings))  # a file read twice warns once
+    warned = tuple(dict.fromkeys(warnings))  # a file read twice warns once
     digest = build_digest(
         analysis,
         holds={hold.key.report: hold for hold in holds.placed},
@@ -186,13 +173,46 @@ async def _run(week: ManagerWeek, ctx: RunContext, *, dry_run: bool) -> ManagerO
         policy=policy,
         language=week.language,
         agendas=agendas,
-        week_notes=_week_notes(week, team, holds, skipped=len(unique_warnings)),
+        week_notes=_week_notes(week, team, holds, skipped=len(warned)),
     )
+    outcome = _outcome(week, analysis, team, holds, warned, dry_run=dry_run)
     rendered = render_digest(digest)
-    sender = ctx.settings.email.from_
-    message_id = message_id_for(manager.email, week.week, sender)
-    outcome = ManagerOutcome(
-        manager=manager.email,
+    return await _deliver(replace(outcome, rendered=rendered), rendered, week, ctx)
+
+
+async def _read_week(
+    week: ManagerWeek, connector: CalendarConnector, warn: Warn
+) -> tuple[Sequence[Event], TeamTime]:
+    """The I/O of a manager's week: their calendar up to the lookahead, everyone's free/busy
+    as far, and the working hours the provider keeps (read with those calls)."""
+    manager = week.manager
+    events = await connector.events(
+        manager.email, week.lookback_start, week.lookahead_end, tz=week.tz, warn=warn
+    )
+    reports = [r.email for r in manager.reports]
+    report_busy = (
+        await connector.busy(
+            manager.email, reports, week.now, week.lookahead_end, tz=week.tz, warn=warn
+        )
+        if reports
+        else {}
+    )
+    provider = await connector.working_hours(manager.email, [manager.email, *reports])
+    return events, team_time(week, events, report_busy, provider)
+
+
+def _outcome(
+    week: ManagerWeek,
+    analysis: TeamAnalysis,
+    team: TeamTime,
+    holds: _Holds,
+    warnings: tuple[str, ...],
+    *,
+    dry_run: bool,
+) -> ManagerOutcome:
+    """The ``--json`` facts of the run, before delivery."""
+    return ManagerOutcome(
+        manager=week.manager.email,
         week=week.week,
         overdue=tuple(sorted(r.report.email for r in analysis.overdue)),
         held=_held(analysis, week.tz),
@@ -205,15 +225,23 @@ async def _run(week: ManagerWeek, ctx: RunContext, *, dry_run: bool) -> ManagerO
         unplaced=tuple(sorted(holds.unplaced)),
         away=team.away_by_email(),
         errors=tuple(holds.errors),
-        warnings=unique_warnings,
+        warnings=warnings,
         transient=holds.transient,
         dry_run=dry_run,
-        rendered=rendered,
     )
-    if holds.errors:
-        # A hold failed: send nothing yet, so the retried run sends one complete digest.
+
+
+async def _deliver(
+    outcome: ManagerOutcome, rendered: RenderedDigest, week: ManagerWeek, ctx: RunContext
+) -> ManagerOutcome:
+    """Send the digest once; not when a hold failed (the retried run sends one complete
+    digest) and not in a dry run."""
+    manager = week.manager
+    sender = ctx.settings.email.from_
+    message_id = message_id_for(manager.email, week.week, sender)
+    if outcome.errors:
         return outcome
-    if dry_run:
+    if outcome.dry_run:
         return replace(outcome, email=EmailOutcome(message_id, sent=False))
     message = compose_email(
         rendered, sender=sender, manager=manager, message_id=message_id, now=week.local_now
