@@ -5,8 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_NOW ?= 2026-11-23T08:00:00+01:00
 DEMO_DIR ?= var/demo
+HOLIDAY_NOW ?= 2026-12-21T08:00:00+01:00
 
-.PHONY: install demo demo-reset preview test lint fuzz chaos audit bench clean
+.PHONY: install demo demo-holiday demo-reset preview test lint fuzz chaos audit bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +28,15 @@ demo: $(STAMP)
 	@echo "Digests (.eml, open them in any mail client): $(DEMO_DIR)/outbox/"
 	@find $(DEMO_DIR)/outbox -name '*.eml' | sort
 	@echo "Holds placed on the managers' calendars: $(DEMO_DIR)/holds/"
+
+# Christmas week on the holiday-week demo organisation (examples/holiday-week/README.md):
+# one --json line per manager, with who is away and until when, the holds and the unplaced.
+demo-holiday: $(STAMP)
+	@KINDLY_ROSTER_FILE=examples/holiday-week/roster.yaml \
+	KINDLY_ICS__DIR=examples/holiday-week/calendars \
+	KINDLY_ICS__HOLDS_DIR=$(DEMO_DIR)/holiday-week/holds \
+	KINDLY_EMAIL__OUTBOX_DIR=$(DEMO_DIR)/holiday-week/outbox \
+	$(BIN)/kindly run --once --now $(HOLIDAY_NOW) --json
 
 demo-reset:
 	rm -rf $(DEMO_DIR)

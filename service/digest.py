@@ -508,6 +508,16 @@ def _unplaced_note(name: str, why: str, t: Translator) -> str:
 
 
 def _intro(analysis: TeamAnalysis, t: Translator) -> str:
+    if analysis.manager_away:  # no holds were attempted: say so, and who is due on return
+        if analysis.manager_back_on is None:
+            return t.gettext(
+                "You’re away this week: Kindly placed no holds. Below is who to see when "
+                "you’re back."
+            )
+        return t.gettext(
+            "You’re away this week, back %(when)s: Kindly placed no holds. Below is who to "
+            "see when you’re back."
+        ) % {"when": t.day(analysis.manager_back_on)}
     if not analysis.overdue and not analysis.upcoming:
         return t.gettext("Everyone on your team has had a 1:1 within their cadence. Lovely work.")
     return ""

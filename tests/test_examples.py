@@ -1,8 +1,9 @@
-"""The demo organisation in ``examples/``, end to end: what a new user sees first.
+"""The demo organisations in ``examples/``, end to end: what a new user sees first.
 
-The expected week in ``tests/expected/`` was worked out by hand from the calendars
-(``examples/README.md`` explains every decision). The runs go through the installed
-``kindly`` command, as ``make demo`` does, from an empty folder so no ``.env`` is read.
+The expected weeks in ``tests/expected/`` were worked out by hand from the calendars
+(``examples/README.md`` and ``examples/holiday-week/README.md`` explain every decision).
+The runs go through the installed ``kindly`` command, as ``make demo`` does, from an empty
+folder so no ``.env`` is read.
 """
 
 from __future__ import annotations
@@ -20,13 +21,8 @@ import icalendar
 import pytest
 import yaml
 
-TESTS = Path(__file__).resolve().parent
-EXAMPLES = TESTS.parent / "examples"
-CALENDARS = EXAMPLES / "calendars"
-EXPECTED: dict[str, dict[str, Any]] = json.loads(
-    (TESTS / "expected" / "demo_2026-11-23.json").read_text(encoding="utf-8")
-)
-DEMO_NOW = "2026-11-23T08:00:00+01:00"
+from tests.scenarios import SCENARIOS, Scenario
+
 KINDLY = Path(sys.executable).with_name("kindly")
 
 
@@ -72,18 +68,18 @@ def _tree(root: Path) -> dict[str, bytes]:
     }
 
 
-def _run_demo(workdir: Path) -> DemoRun:
+def _run_demo(scenario: Scenario, workdir: Path) -> DemoRun:
     holds, outbox = workdir / "holds", workdir / "outbox"
     # A developer's own KINDLY_ variables must not change the demo's answers.
     env = {key: value for key, value in os.environ.items() if not key.startswith("KINDLY_")}
     env |= {
-        "KINDLY_ROSTER_FILE": str(EXAMPLES / "roster.yaml"),
-        "KINDLY_ICS__DIR": str(CALENDARS),
+        "KINDLY_ROSTER_FILE": str(scenario.roster),
+        "KINDLY_ICS__DIR": str(scenario.calendars),
         "KINDLY_ICS__HOLDS_DIR": str(holds),
         "KINDLY_EMAIL__OUTBOX_DIR": str(outbox),
     }
     done = subprocess.run(
-        [str(KINDLY), "run", "--once", "--now", DEMO_NOW, "--json"],
+        [str(KINDLY), "run", "--once", "--now", scenario.now, "--json"],
         cwd=workdir,
         env=env,
         capture_output=True,
@@ -94,27 +90,20 @@ def _run_demo(workdir: Path) -> DemoRun:
     return DemoRun(done.returncode, done.stdout, done.stderr, _tree(holds), _tree(outbox))
 
 
+@pytest.fixture(scope="module", params=SCENARIOS, ids=str)
+def scenario(request: pytest.FixtureRequest) -> Scenario:
+    found: Scenario = request.param
+    return found
+
+
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[DemoRun, DemoRun]:
+def runs(scenario: Scenario, tmp_path_factory: pytest.TempPathFactory) -> tuple[DemoRun, DemoRun]:
     """The demo run twice in the same empty folder, as a re-run after a crash would."""
     assert KINDLY.exists(), f"{KINDLY} not found; install the project with `pip install -e .`"
     workdir = tmp_path_factory.mktemp("demo")
-    first = _run_demo(workdir)
-    second = _run_demo(workdir)
+    first = _run_demo(scenario, workdir)
+    second = _run_demo(scenario, workdir)
     return first, second
-
-
-def _contract(line: dict[str, Any]) -> dict[str, Any]:
-    """The part of a ``--json`` line the expectations file pins down."""
-    return {
-        "overdue": line["overdue"],
-        "held": line["held"],
-        "upcoming": line["upcoming"],
-        "holds": [
-            {"report": hold["report"], "start": hold["start"], "end": hold["end"]}
-            for hold in line["holds"]
-        ],
-    }
 
 
 def _rerun_view(line: dict[str, Any]) -> dict[str, Any]:
@@ -129,58 +118,57 @@ class TestDemoRun:
     """The first run on the demo organisation reports exactly the hand-worked week."""
 
     def test_exits_zero_with_one_json_object_per_manager_and_nothing_else(
-        self, runs: tuple[DemoRun, DemoRun]
+        self, runs: tuple[DemoRun, DemoRun], scenario: Scenario
     ) -> None:
         first, _ = runs
         assert first.returncode == 0, first.explain()
         lines = first.lines()
         assert all(isinstance(line, dict) for line in lines), first.explain()
-        assert sorted(line["manager"] for line in lines) == sorted(EXPECTED), first.explain()
+        assert sorted(line["manager"] for line in lines) == scenario.managers, first.explain()
 
-    @pytest.mark.parametrize("manager", sorted(EXPECTED))
-    def test_overdue_held_upcoming_and_holds_match_the_hand_worked_week(
-        self, runs: tuple[DemoRun, DemoRun], manager: str
+    def test_decisions_match_the_hand_worked_week(
+        self, runs: tuple[DemoRun, DemoRun], scenario: Scenario
     ) -> None:
-        assert _contract(runs[0].line(manager)) == EXPECTED[manager]
+        found = {m: scenario.contract(runs[0].line(m)) for m in scenario.managers}
+        assert found == scenario.expected
 
-    @pytest.mark.parametrize("manager", sorted(EXPECTED))
     def test_digest_is_sent_without_errors(
-        self, runs: tuple[DemoRun, DemoRun], manager: str
+        self, runs: tuple[DemoRun, DemoRun], scenario: Scenario
     ) -> None:
-        line = runs[0].line(manager)
-        assert line["errors"] == []
-        email = line["email"]
-        assert email == {"message_id": email["message_id"], "sent": True}
-        assert isinstance(email["message_id"], str)
-        assert email["message_id"]
+        for manager in scenario.managers:
+            line = runs[0].line(manager)
+            assert line["errors"] == []
+            email = line["email"]
+            assert email == {"message_id": email["message_id"], "sent": True}
+            assert isinstance(email["message_id"], str)
+            assert email["message_id"]
 
-    @pytest.mark.parametrize("manager", sorted(EXPECTED))
     def test_holds_land_on_the_managers_calendar_file(
-        self, runs: tuple[DemoRun, DemoRun], manager: str
+        self, runs: tuple[DemoRun, DemoRun], scenario: Scenario
     ) -> None:
-        written = runs[0].holds.get(f"{manager}.ics")
-        assert written is not None, f"no holds file for {manager}: {sorted(runs[0].holds)}"
-        calendar = icalendar.Calendar.from_ical(written)
-        found = {(e.decoded("DTSTART"), e.decoded("DTEND")) for e in calendar.walk("VEVENT")}
-        expected = {
-            (datetime.fromisoformat(hold["start"]), datetime.fromisoformat(hold["end"]))
-            for hold in EXPECTED[manager]["holds"]
-        }
-        assert found == expected
+        for manager in scenario.managers:
+            expected = {
+                (datetime.fromisoformat(hold["start"]), datetime.fromisoformat(hold["end"]))
+                for hold in scenario.expected[manager]["holds"]
+            }
+            written = runs[0].holds.get(f"{manager}.ics")
+            events = icalendar.Calendar.from_ical(written).walk("VEVENT") if written else []
+            found = {(e.decoded("DTSTART"), e.decoded("DTEND")) for e in events}
+            assert found == expected, manager
 
 
 class TestDemoRerun:
     """Running the same week again changes nothing: no second email, no second hold."""
 
     def test_same_lines_except_that_nothing_is_sent_again(
-        self, runs: tuple[DemoRun, DemoRun]
+        self, runs: tuple[DemoRun, DemoRun], scenario: Scenario
     ) -> None:
         first, second = runs
         assert second.returncode == 0, second.explain()
         again = second.by_manager()
-        assert len(second.lines()) == len(again) == len(EXPECTED), second.explain()
+        assert len(second.lines()) == len(again) == len(scenario.managers), second.explain()
         assert {m: (line["email"] or {}).get("sent") for m, line in again.items()} == dict.fromkeys(
-            EXPECTED, False
+            scenario.managers, False
         )
         assert {m: _rerun_view(line) for m, line in again.items()} == {
             m: _rerun_view(line) for m, line in first.by_manager().items()
@@ -194,13 +182,16 @@ class TestDemoRerun:
         assert second.holds == first.holds
 
 
-def _roster() -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load((EXAMPLES / "roster.yaml").read_text(encoding="utf-8"))
+CALENDAR_FILES = [path for s in SCENARIOS for path in sorted(s.calendars.glob("*.ics"))]
+
+
+def _roster(scenario: Scenario) -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(scenario.roster.read_text(encoding="utf-8"))
     return data
 
 
-def _roster_emails() -> list[str]:
-    managers = _roster()["managers"]
+def _roster_emails(scenario: Scenario) -> list[str]:
+    managers = _roster(scenario)["managers"]
     reports = [report["email"] for manager in managers for report in manager["reports"]]
     return [manager["email"] for manager in managers] + reports
 
@@ -215,12 +206,16 @@ def _props(event: icalendar.Component, name: str) -> list[Any]:
 class TestDemoFiles:
     """The demo's files are valid as written, so a new user can copy and edit them."""
 
-    @pytest.mark.parametrize("path", sorted(CALENDARS.glob("*.ics")), ids=lambda p: p.name)
+    @pytest.mark.parametrize(
+        "path", CALENDAR_FILES, ids=lambda p: f"{p.parent.parent.name}/{p.name}"
+    )
     def test_every_calendar_parses_with_icalendar(self, path: Path) -> None:
         calendar = icalendar.Calendar.from_ical(path.read_bytes())
         assert calendar.walk("VEVENT")
 
-    @pytest.mark.parametrize("path", sorted(CALENDARS.glob("*.ics")), ids=lambda p: p.name)
+    @pytest.mark.parametrize(
+        "path", CALENDAR_FILES, ids=lambda p: f"{p.parent.parent.name}/{p.name}"
+    )
     def test_every_tzid_used_has_a_vtimezone(self, path: Path) -> None:
         calendar = icalendar.Calendar.from_ical(path.read_bytes())
         defined = {str(zone["TZID"]) for zone in calendar.walk("VTIMEZONE")}
@@ -233,15 +228,15 @@ class TestDemoFiles:
         }
         assert used <= defined
 
-    def test_roster_emails_are_lower_case_and_unique(self) -> None:
-        emails = _roster_emails()
+    def test_roster_emails_are_lower_case_and_unique(self, scenario: Scenario) -> None:
+        emails = _roster_emails(scenario)
         assert [email for email in emails if email != email.lower()] == []
         assert len(emails) == len(set(emails))
         assert all(email.endswith("@example.com") for email in emails)
 
-    def test_every_calendar_belongs_to_someone_in_the_roster(self) -> None:
-        emails = set(_roster_emails())
-        managers = {manager["email"] for manager in _roster()["managers"]}
-        files = {path.name.removesuffix(".ics") for path in CALENDARS.glob("*.ics")}
+    def test_every_calendar_belongs_to_someone_in_the_roster(self, scenario: Scenario) -> None:
+        emails = set(_roster_emails(scenario))
+        managers = {manager["email"] for manager in _roster(scenario)["managers"]}
+        files = {path.name.removesuffix(".ics") for path in scenario.calendars.glob("*.ics")}
         assert managers <= files
         assert files <= emails

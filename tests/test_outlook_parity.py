@@ -1,7 +1,8 @@
-"""The demo organisation through the real ``kindly`` command: ICS and Microsoft 365 agree.
+"""The demo organisations through the real ``kindly`` command: ICS and Microsoft 365 agree.
 
-The Graph emulator serves ``examples/`` over HTTPS; ``kindly run --once --json``
-runs as a subprocess with a clean environment, as an admin would run it.
+The Graph emulator serves an ``examples/`` folder over HTTPS (``tests/scenarios.py``: the
+November demo and the holiday week); ``kindly run --once --json`` runs as a subprocess
+with a clean environment, as an admin would run it.
 """
 
 from __future__ import annotations
@@ -13,81 +14,82 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import EXAMPLES, REPO, RunKindly
+from tests.conftest import RunKindly
 from tests.emulators.graph import CertificatePair, GraphEmulator
+from tests.scenarios import DEMO, SCENARIOS, Scenario
 
-NOW = "2026-11-23T08:00:00+01:00"
 SENDER = "kindly@example.com"
-EXPECTED = json.loads((REPO / "tests" / "expected" / "demo_2026-11-23.json").read_text())
-MANAGERS = sorted(EXPECTED)
+MANAGERS = DEMO.managers
 
 
 @pytest.fixture
-def graph(tls: CertificatePair) -> Iterator[GraphEmulator]:
-    with GraphEmulator(EXAMPLES, tls=tls, page_size=5, mailboxes=[SENDER]) as running:
+def scenario() -> Scenario:
+    """The November demo, unless a test parametrizes ``scenario``."""
+    return DEMO
+
+
+@pytest.fixture
+def graph(scenario: Scenario, tls: CertificatePair) -> Iterator[GraphEmulator]:
+    with GraphEmulator(scenario.folder, tls=tls, page_size=5, mailboxes=[SENDER]) as running:
         yield running
 
 
-def outlook_env(graph: GraphEmulator, tmp_path: Path, **extra: str) -> dict[str, str]:
+def outlook_env(
+    graph: GraphEmulator, tmp_path: Path, scenario: Scenario = DEMO, **extra: str
+) -> dict[str, str]:
     return graph.environment() | {
-        "KINDLY_ROSTER_FILE": str(EXAMPLES / "roster.yaml"),
+        "KINDLY_ROSTER_FILE": str(scenario.roster),
         "KINDLY_EMAIL__OUTBOX_DIR": str(tmp_path / "outbox"),
         **extra,
     }
 
 
-def run_json(run_kindly: RunKindly, env: dict[str, str]) -> dict[str, dict[str, Any]]:
-    done = run_kindly("run", "--once", "--json", "--now", NOW, env=env)
+def run_json(
+    run_kindly: RunKindly, env: dict[str, str], scenario: Scenario = DEMO
+) -> dict[str, dict[str, Any]]:
+    done = run_kindly("run", "--once", "--json", "--now", scenario.now, env=env)
     assert done.returncode == 0, done.stderr
     lines = [json.loads(line) for line in done.stdout.splitlines()]
     return {line["manager"]: line for line in lines}
 
 
-def decisions(outcome: dict[str, Any]) -> dict[str, Any]:
-    """What both calendars must agree on: the parts of the --json contract they decide."""
-    holds = [{k: h[k] for k in ("report", "start", "end")} for h in outcome["holds"]]
-    return {
-        "overdue": outcome["overdue"],
-        "held": outcome["held"],
-        "upcoming": outcome["upcoming"],
-        "holds": holds,
-    }
-
-
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=str)
 class TestParity:
     """ICS files and the same calendars served by Graph give the same decisions."""
 
     def test_ics_and_outlook_agree(
-        self, run_kindly: RunKindly, graph: GraphEmulator, tmp_path: Path
+        self, run_kindly: RunKindly, graph: GraphEmulator, tmp_path: Path, scenario: Scenario
     ) -> None:
         ics = run_json(
             run_kindly,
             {
                 "KINDLY_CALENDAR": "ics",
-                "KINDLY_ROSTER_FILE": str(EXAMPLES / "roster.yaml"),
-                "KINDLY_ICS__DIR": str(EXAMPLES / "calendars"),
+                "KINDLY_ROSTER_FILE": str(scenario.roster),
+                "KINDLY_ICS__DIR": str(scenario.calendars),
                 "KINDLY_ICS__HOLDS_DIR": str(tmp_path / "holds"),
                 "KINDLY_EMAIL__OUTBOX_DIR": str(tmp_path / "ics-outbox"),
             },
+            scenario,
         )
-        outlook = run_json(run_kindly, outlook_env(graph, tmp_path))
-        assert sorted(ics) == sorted(outlook) == MANAGERS
-        for manager in MANAGERS:
-            assert decisions(outlook[manager]) == decisions(ics[manager]) == EXPECTED[manager]
+        outlook = run_json(run_kindly, outlook_env(graph, tmp_path, scenario), scenario)
+        assert sorted(ics) == sorted(outlook) == scenario.managers
+        assert scenario.contracts(outlook) == scenario.contracts(ics) == scenario.expected
+        for manager in scenario.managers:
             assert outlook[manager]["errors"] == []
             assert all(hold["created"] for hold in outlook[manager]["holds"])
 
     def test_second_run_changes_nothing(
-        self, run_kindly: RunKindly, graph: GraphEmulator, tmp_path: Path
+        self, run_kindly: RunKindly, graph: GraphEmulator, tmp_path: Path, scenario: Scenario
     ) -> None:
-        env = outlook_env(graph, tmp_path)
-        first = run_json(run_kindly, env)
-        created = {m: len(graph.created_events(m)) for m in MANAGERS}
-        again = run_json(run_kindly, env)
-        assert {m: len(graph.created_events(m)) for m in MANAGERS} == created
-        assert sum(created.values()) == sum(len(EXPECTED[m]["holds"]) for m in MANAGERS)
-        for manager in MANAGERS:
-            assert decisions(again[manager]) == decisions(first[manager])
+        env = outlook_env(graph, tmp_path, scenario)
+        first = run_json(run_kindly, env, scenario)
+        managers = scenario.managers
+        created = {m: len(graph.created_events(m)) for m in managers}
+        again = run_json(run_kindly, env, scenario)
+        assert {m: len(graph.created_events(m)) for m in managers} == created
+        assert created == {m: scenario.holds(m) for m in managers}
+        assert scenario.contracts(again) == scenario.contracts(first) == scenario.expected
+        for manager in managers:
             assert not any(hold["created"] for hold in again[manager]["holds"])
             assert first[manager]["email"]["sent"]
             assert not again[manager]["email"]["sent"]
@@ -137,7 +139,7 @@ class TestRequestBudget:
         assert all(entry.status < 400 for entry in graph.log)
         for manager in MANAGERS:
             kinds = counts[manager]
-            holds = len(EXPECTED[manager]["holds"])
+            holds = DEMO.holds(manager)
             assert kinds["getSchedule"] == 1
             # one POST per hold: no look-up first (the calendarView shows earlier holds)
             assert kinds["events.create"] == holds

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, clean_environ
+from tests.scenarios import HOLIDAY
 
 #: the commands of the section, in order; a README edit that changes them updates this list
 EXPECTED = [
@@ -29,6 +30,7 @@ EXPECTED = [
     "KINDLY_ROSTER_FILE=examples/roster.yaml KINDLY_ICS__DIR=examples/calendars "
     "KINDLY_ICS__HOLDS_DIR=var/demo/holds KINDLY_EMAIL__OUTBOX_DIR=var/demo/outbox "
     ".venv/bin/kindly run --once --now 2026-11-23T08:00:00+01:00 --json --dry-run",
+    "make demo-holiday",
 ]
 #: pip's complaint about this machine's pip.conf (index folders that do not exist), not Kindly's
 MACHINE_PIP_CONFIG = re.compile(r"^WARNING: Location 'file:///\S+' is ignored")
@@ -128,3 +130,15 @@ class TestTryIt:
             "priya@example.com",
         ]
         assert not (copy / "var" / "demo" / "outbox").exists()  # reset, and a dry run sends nothing
+
+    def test_holiday_week_shows_the_hand_worked_week(
+        self, ran: list[tuple[str, str, Path]]
+    ) -> None:
+        _, output, copy = ran[5]
+        lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+        assert HOLIDAY.contracts({line["manager"]: line for line in lines}) == HOLIDAY.expected
+        outbox = copy / "var" / "demo" / "holiday-week" / "outbox"
+        assert sorted(p.name for p in outbox.rglob("*.eml")) == [
+            "eva@example.com.eml",
+            "pieter@example.com.eml",
+        ]

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from service.away import away_this_week
 from service.cadence import ReportStatus, analyse
+from service.digest import build_digest, render_digest
 from service.hold_plan import HoldAction, HoldPlan, Unplaced, plan_holds
 from service.model import (
     Event,
@@ -326,6 +327,38 @@ class TestAway:
         assert team.manager_away.back_on == date(2026, 12, 3)
         assert plan_holds(week, due(SAM), team=team, existing={}, removed=()) == ()
         assert team.away_by_email() == {MARIA.email: "2026-12-03"}
+
+    @pytest.mark.parametrize(
+        ("language", "said"),
+        [
+            ("en", "You’re away this week, back Thu, Dec 3: Kindly placed no holds."),
+            ("nl", "Je bent deze week afwezig, do 3 dec weer terug: Kindly blokte geen tijd."),
+        ],
+    )
+    def test_an_away_managers_digest_says_so_and_when_they_are_back(
+        self, language: str, said: str
+    ) -> None:
+        # the holiday-week demo's Pieter: his digest went out listing who is due, with
+        # agendas, and no word that he is away (regression)
+        week = week_of(DIGEST_MORNING)
+        out = busy_event(whole_days(MONDAY, 10), show_as=ShowAs.OOF)
+        team = team_time(week, [out], {SAM.email: []}, {})
+        analysis = analyse(
+            MARIA, [], now=week.now, policy=RULES, tz=AMS, manager_away=team.manager_away
+        )
+        digest = build_digest(
+            analysis, holds={}, agreed={}, policy=RULES, language=language, agendas={}
+        )
+        assert digest.intro.startswith(said)
+        assert digest.intro in render_digest(digest).text
+
+    def test_a_present_managers_digest_does_not_say_they_are_away(self) -> None:
+        week = week_of(DIGEST_MORNING)
+        analysis = analyse(MARIA, [], now=week.now, policy=RULES, tz=AMS)
+        digest = build_digest(
+            analysis, holds={}, agreed={}, policy=RULES, language="en", agendas={}
+        )
+        assert "away" not in digest.intro
 
     def test_kindlys_own_holds_never_make_the_manager_away(self) -> None:
         week = week_of(DIGEST_MORNING)
