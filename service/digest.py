@@ -159,8 +159,8 @@ class Digest:
     glance: tuple[GlanceRow, ...]
     coverage: tuple[CoverageColumn, ...]
     trend: str
-    #: this week's time, where it explains a hold that is not there: the manager away,
-    #: a holiday, a report without a free slot, an event Kindly could not read
+    #: this week's time, where it explains a hold that is not there: a holiday, a report
+    #: without a free slot, an event Kindly could not read
     time_notes: tuple[str, ...]
     #: cancelled, declined and moved 1:1s of the team, oldest first
     changes: tuple[str, ...]
@@ -455,9 +455,7 @@ def _time_notes(
     analysis: TeamAnalysis, notes: WeekNotes, view: _View, t: Translator
 ) -> tuple[str, ...]:
     """One short line each, kindest first: only what explains this week's holds."""
-    found = []
-    if analysis.manager_away:
-        found.append(_away_note(analysis, t))
+    found = []  # the manager's own absence opens the digest instead (``_intro``)
     for day, name in notes.holidays:
         found.append(
             t.gettext("%(day)s is %(holiday)s: no holds that day.")
@@ -476,21 +474,6 @@ def _time_notes(
             )
         )
     return tuple(found)
-
-
-def _away_note(analysis: TeamAnalysis, t: Translator) -> str:
-    due = ", ".join(first_name(s.report.name) for s in analysis.overdue)
-    back = analysis.manager_back_on
-    if back is None:
-        text = t.gettext("You’re away this week, so Kindly placed no holds.")
-    else:
-        text = t.gettext(
-            "You’re away this week, so Kindly placed no holds. Welcome back on %(when)s."
-        ) % {"when": t.day(back)}
-    if not due:
-        return text
-    first = t.gettext("Who to see first when you’re back: %(names)s.") % {"names": due}
-    return f"{text} {first}"
 
 
 def _unplaced_note(name: str, why: str, t: Translator) -> str:

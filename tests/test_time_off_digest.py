@@ -74,16 +74,14 @@ class TestManagerAway:
         assert outcome.away == {"maria@example.com": "2026-12-07"}
         assert outcome.overdue == ("sam@example.com",)
         text = text_of(outcome)
-        assert "You’re away this week, so Kindly placed no holds." in text
-        assert "Welcome back on Mon, Dec 7." in text
-        assert "Who to see first when you’re back: Sam." in text
+        assert "You’re away this week, back Mon, Dec 7: Kindly placed no holds." in text
+        assert "Sam Lee: time for a 1:1" in text  # who to see when back
 
     def test_in_dutch(self, tmp_path: Path) -> None:
         now = datetime(2026, 11, 23, 8, tzinfo=AMS)
         files = {"maria@example.com.ics": calendar(all_day("leave", "20261123", "20261207"))}
         text = text_of(run(tmp_path, now, files, language="nl"))
-        assert "Je bent deze week afwezig, dus Kindly heeft geen tijd geblokt." in text
-        assert "Met wie je als eerste praat als je terug bent: Sam." in text
+        assert "Je bent deze week afwezig, ma 7 dec weer terug: Kindly blokte geen tijd." in text
 
 
 class TestReportAway:
