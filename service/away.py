@@ -44,6 +44,22 @@ def away_this_week(
     return Away(back_on=_back_on(person, blocked, after=end, until=lookahead_end))
 
 
+def back_from_leave(
+    person: Person, busy: Sequence[Interval], *, since: datetime, now: datetime, until: datetime
+) -> date | None:
+    """The day someone came back, when they were away on every working day of [since, now)
+    and are not away now: the first working day from ``now`` to ``until`` they are in."""
+    blocked = merge(busy)
+    before = person.windows(since, now)
+    if not before or not all(_covered(blocked, hours) for hours in before):
+        return None
+    for day in person.days(now, until):
+        hours = person.day_hours(day)
+        if hours is not None and hours.end > now and not _covered(blocked, hours):
+            return day
+    return None
+
+
 def _back_on(
     person: Person, blocked: Sequence[Interval], *, after: datetime, until: datetime
 ) -> date | None:

@@ -116,6 +116,7 @@ def analyse(
     index: MeetingIndex | None = None,
     away: Mapping[str, Away] | None = None,
     manager_away: Away | None = None,
+    returning: Mapping[str, date] | None = None,
 ) -> TeamAnalysis:
     """Who was met, who is coming up and who is overdue (docs/design.md "What counts as a
     one-on-one", "Overdue"), with the changes and coverage trend the digest reports.
@@ -123,9 +124,11 @@ def analyse(
     ``index`` is ``MeetingIndex(events)`` when the caller already has one (the
     expectation recap uses it too); it is built here otherwise. ``away``: the reports
     away this week (``service.away``), who are not overdue and not counted in this
-    week's coverage; ``manager_away`` when the manager is.
+    week's coverage; ``manager_away`` when the manager is; ``returning``: reports back
+    from leave, by the day they came back (their ``back_on``, while not away).
     """
     away = away or {}
+    returning = returning or {}
     utc_now = now.astimezone(UTC)
     meetings = MeetingIndex(events) if index is None else index
     scheduled = [meetings.scheduled(manager.email, r.email) for r in manager.reports]
@@ -134,7 +137,7 @@ def analyse(
         for r, s in zip(manager.reports, scheduled, strict=True)
     ]
     statuses = tuple(
-        _away(_status(h, manager.email, s, now=utc_now, policy=policy, tz=tz), away)
+        _away(_status(h, manager.email, s, now=utc_now, policy=policy, tz=tz), away, returning)
         for h, s in zip(histories, scheduled, strict=True)
     )
     present = [h for h in histories if h.report.email not in away]
@@ -153,12 +156,18 @@ def analyse(
     )
 
 
-def _away(status: ReportStatus, away: Mapping[str, Away]) -> ReportStatus:
-    """Someone away this week is not overdue: no nagging, no hold."""
-    gone = away.get(status.report.email)
-    if gone is None:
-        return status
-    return replace(status, overdue=False, away=True, back_on=gone.back_on)
+def _away(
+    status: ReportStatus, away: Mapping[str, Away], returning: Mapping[str, date]
+) -> ReportStatus:
+    """Someone away this week is not overdue: no nagging, no hold. Someone back from
+    leave keeps their day back, so their 1:1 welcomes them back."""
+    email = status.report.email
+    gone = away.get(email)
+    if gone is not None:
+        return replace(status, overdue=False, away=True, back_on=gone.back_on)
+    if email in returning:
+        return replace(status, back_on=returning[email])
+    return status
 
 
 @dataclass(frozen=True, slots=True)

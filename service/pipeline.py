@@ -159,6 +159,7 @@ async def _run(week: ManagerWeek, ctx: RunContext, *, dry_run: bool) -> ManagerO
         index=index,
         away=team.away,
         manager_away=team.manager_away,
+        returning=team.returning,
     )
     agendas = team_agendas(analysis, week=week.week, language=week.language, policy=policy)
     holds = _Holds(week, ctx, dry_run=dry_run)
@@ -192,7 +193,7 @@ async def _read_week(
     reports = [r.email for r in manager.reports]
     report_busy = (
         await connector.busy(
-            manager.email, reports, week.now, week.lookahead_end, tz=week.tz, warn=warn
+            manager.email, reports, week.free_busy_start, week.lookahead_end, tz=week.tz, warn=warn
         )
         if reports
         else {}

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from service.away import Away, away_this_week
+from service.away import Away, away_this_week, back_from_leave
 from service.busy import busy_intervals
 from service.model import Event, Interval, ProviderWorkingTime
 from service.week import ManagerWeek
@@ -26,6 +26,8 @@ class TeamTime:
     manager_away: Away | None = None
     #: the reports away this week, by email
     away: Mapping[str, Away] = field(default_factory=dict)
+    #: the reports back from leave, by email: the day they came back
+    returning: Mapping[str, date] = field(default_factory=dict)
 
     def manager_holidays(
         self, start: datetime, end: datetime, language: str
@@ -68,12 +70,20 @@ def team_time(
     window = {"start": start, "end": week.horizon_end, "lookahead_end": week.lookahead_end}
     # Kindly's own holds are busy for the next hold, but never make anyone "away"
     own_time = busy_intervals((e for e in events if e.hold_key is None), manager.email)
-    away = {}
+    away, returning = {}, {}
     for email, person in people.items():
         theirs = report_busy.get(email)
-        gone = away_this_week(person, theirs, **window) if theirs is not None else None
+        if theirs is None:
+            continue  # free/busy unknown: never guess someone away
+        gone = away_this_week(person, theirs, **window)
         if gone is not None:
             away[email] = gone
+            continue
+        back = back_from_leave(
+            person, theirs, since=week.free_busy_start, now=week.now, until=week.horizon_end
+        )
+        if back is not None:
+            returning[email] = back
     return TeamTime(
         manager=me,
         reports=people,
@@ -81,4 +91,5 @@ def team_time(
         report_busy=report_busy,
         manager_away=away_this_week(me, own_time, **window),
         away=away,
+        returning=returning,
     )

@@ -14,6 +14,11 @@ from zoneinfo import ZoneInfo
 
 from service.model import HoldKey, Manager, Policy, iso_week
 
+#: someone away on every working day of these last days, and in now, is back from leave
+RETURN_WINDOW = timedelta(days=5)
+#: the longest free/busy window Kindly asks a provider for (Graph's getSchedule: < 42 days)
+FREE_BUSY_SPAN = timedelta(days=41)
+
 
 @dataclass(frozen=True, slots=True)
 class ManagerWeek:
@@ -64,6 +69,13 @@ class ManagerWeek:
     def lookahead_end(self) -> datetime:
         """Where the calendar is read to: next 1:1s and returns from leave are seen up to here."""
         return self.now + timedelta(days=max(self.policy.lookahead_days, self.policy.horizon_days))
+
+    @property
+    def free_busy_start(self) -> datetime:
+        """Where everyone's free/busy is read from: a few days back, to see who is back from
+        leave, as far as the providers' window allows (getSchedule: under 42 days)."""
+        ahead = self.lookahead_end - self.now
+        return self.now - max(min(RETURN_WINDOW, FREE_BUSY_SPAN - ahead), timedelta(0))
 
     def hold_key(self, report: str) -> HoldKey:
         """The identity of this week's hold for ``report``: one per (manager, report, week)."""

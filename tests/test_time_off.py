@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from service.agenda import BlockKind, support_matters, team_agendas
 from service.away import away_this_week
 from service.cadence import ReportStatus, analyse
 from service.digest import build_digest, render_digest
@@ -359,6 +360,27 @@ class TestAway:
             analysis, holds={}, agreed={}, policy=RULES, language="en", agendas={}
         )
         assert "away" not in digest.intro
+
+    def test_back_from_leave_this_week_is_welcomed_back(self) -> None:
+        # on leave 9 to 20 November (the Friday before the digest): back on Monday 23
+        week = week_of(DIGEST_MORNING)
+        leave = whole_days(date(2026, 11, 9), 12)
+        team = team_of(week, report_busy={SAM.email: [leave], ANA.email: [], LEA.email: []})
+        assert SAM.email not in team.away
+        assert team.returning == {SAM.email: MONDAY}
+        analysis = analyse(MARIA, [], now=week.now, policy=RULES, tz=AMS, returning=team.returning)
+        sam = analysis.reports[0]
+        assert (sam.away, sam.back_on) == (False, MONDAY)
+        assert support_matters(sam)
+        agendas = team_agendas(analysis, week=week.week, language="en", policy=RULES)
+        assert BlockKind.SUPPORT in {b.kind for b in agendas[SAM.email].blocks}
+
+    def test_free_busy_is_read_a_few_days_back_within_the_providers_window(self) -> None:
+        week = week_of(DIGEST_MORNING)
+        assert week.now - week.free_busy_start == timedelta(days=5)
+        assert week.lookahead_end - week.free_busy_start <= timedelta(days=41)
+        far = week_of(DIGEST_MORNING, policy=replace(RULES, lookahead_days=41))
+        assert far.free_busy_start == far.now  # no room left: nothing read back
 
     def test_kindlys_own_holds_never_make_the_manager_away(self) -> None:
         week = week_of(DIGEST_MORNING)
