@@ -196,11 +196,11 @@ class SharedRateLimiter:
         span = rates.window + rates.slack
         self._user = Quota(rates.per_user, span)
         self._project = Quota(rates.per_project, span)
-        self._local: RateLimiter | None = None
+        self.local: RateLimiter | None = None
 
     def acquire(self, user: str) -> float:
         """Take a slot for one request of ``user``, blocking until there is one."""
-        if self._local is None:
+        if self.local is None:
             try:
                 self.quotas.acquire(
                     self._user, "google", self.project, user.lower(), reason="google_quota"
@@ -209,8 +209,8 @@ class SharedRateLimiter:
                 return time.monotonic()
             except QuotaUnavailable as exc:
                 log.warning("Google quotas no longer shared (%s); this process paces itself", exc)
-                self._local = RateLimiter(self.rates)
-        return self._local.acquire(user)
+                self.local = RateLimiter(self.rates)
+        return self.local.acquire(user)
 
 
 class Collections:

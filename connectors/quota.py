@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
+from typing import Protocol
 
 import redis
 import redis.asyncio
@@ -39,6 +41,7 @@ from limits.strategies import MovingWindowRateLimiter
 from service import metrics
 from service.ledger import eval_script
 
+log = logging.getLogger("kindly.quota")
 PREFIX = "kindly:quota"
 #: how long a shared in-flight slot is held at most: a request that outlives it (a
 #: crashed process, a hung socket past every timeout) no longer blocks the mailbox
@@ -197,3 +200,64 @@ def connect(url: str | None, *, prefix: str = PREFIX) -> SharedQuotas | None:
     finally:
         probe.close()
     return SharedQuotas(url, prefix=prefix)
+
+
+class Pace(Protocol):
+    """Turns for sends from one sender mailbox."""
+
+    def turn(self) -> AbstractAsyncContextManager[None]:
+        """Wait for a free send slot and hold it while the send inside runs."""
+        ...
+
+
+class SendQuota:
+    """At most ``per_minute`` messages from one sender mailbox in any minute, counted in
+    Redis for every process and both mail backends (SMTP and Graph's sendMail).
+
+    The window is ``window + slack``: the provider counts a message when it arrives, a
+    moment after its slot was taken. If Redis stops answering, ``fallback`` (this
+    process's own pacing) takes over; without one the error is raised.
+    """
+
+    def __init__(
+        self,
+        quotas: SharedQuotas,
+        sender: str,
+        *,
+        per_minute: int,
+        window: float = 60.0,
+        slack: float = 1.0,
+        fallback: Pace | None = None,
+        reason: str = "send_rate",
+    ) -> None:
+        self.quotas = quotas
+        self.reason = reason
+        self.sender = sender.lower()
+        self.per_minute = per_minute
+        self.quota = Quota(per_minute, window + slack)
+        self.fallback = fallback
+        self._shared = True
+
+    async def try_acquire(self) -> float:
+        """0 when a send may start now, else the seconds until one may."""
+        return await self.quotas.take_async(self.quota, "send", self.sender)
+
+    async def acquire(self) -> None:
+        """Wait for a free slot (another process may take the next one first)."""
+        await self.quotas.acquire_async(self.quota, "send", self.sender, reason=self.reason)
+
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        if self._shared or self.fallback is None:
+            try:
+                await self.acquire()
+            except QuotaUnavailable as exc:
+                if self.fallback is None:
+                    raise
+                log.warning("sends no longer paced through Redis (%s); this process paces", exc)
+                self._shared = False
+            else:
+                yield
+                return
+        async with self.fallback.turn():
+            yield

@@ -90,7 +90,7 @@ class GoogleSettings(_Section):
     #: concurrent managers in flight against Google
     max_concurrency: int = Field(default=8, ge=1, le=64)
     #: Calendar API requests per minute per impersonated user (Google's published quota),
-    #: paced per Kindly process
+    #: counted in Redis for every Kindly process when it answers
     requests_per_minute_per_user: int = Field(default=600, ge=1)
     #: Calendar API requests per minute for the whole Cloud project (Google's published quota)
     requests_per_minute: int = Field(default=10_000, ge=1)
@@ -112,8 +112,8 @@ class EmailSettings(_Section):
         default="kindly@localhost.localdomain", alias="from"
     )
     outbox_dir: Path = Path("outbox")
-    #: messages per minute per sender mailbox (Exchange Online: 30); SMTP shares the count
-    #: through Redis, Graph paces each process
+    #: messages per minute per sender mailbox (Exchange Online: 30), counted in Redis for
+    #: every process, SMTP and Graph alike
     send_per_minute: int = Field(default=30, ge=1)
 
 
