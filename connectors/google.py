@@ -257,7 +257,7 @@ def from_settings(settings: Settings) -> GoogleConnector:
         _credentials(settings),
         api_endpoint=str(settings.google.api_endpoint),
         holds_enabled=settings.holds.enabled,
-        max_concurrency=settings.google.max_concurrency,
+        max_concurrency=settings.google.in_flight,
         rates=_rates(settings),
         ca_certs=_ca_certs(settings),
         quotas=connect(settings.redis_url),

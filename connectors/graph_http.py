@@ -46,6 +46,7 @@ from service.errors import (
     Rejected,
 )
 from service.settings import Settings
+from service.speed import GRAPH_IN_FLIGHT
 
 Sleep = Callable[[float], Awaitable[None]]
 log = logging.getLogger("kindly.graph")
@@ -173,7 +174,7 @@ class GraphClient:
         sleep: Sleep = asyncio.sleep,
         max_attempts: int = 6,
         timeout: float = 30.0,
-        workers: int = 32,
+        workers: int = GRAPH_IN_FLIGHT,
         ca_bundle: Path | None = None,
         quotas: SharedQuotas | None = None,
         mailbox_rate: Quota = MAILBOX_RATE,
@@ -629,6 +630,7 @@ def client_from_settings(settings: Settings) -> GraphClient:
         creds,
         graph_endpoint=str(outlook.graph_endpoint),
         ca_bundle=settings.ca_bundle,
+        workers=GRAPH_IN_FLIGHT,
         quotas=connect(settings.redis_url),
     )
 
