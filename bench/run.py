@@ -110,11 +110,21 @@ class Case:
 class Emulator:
     """``python -m bench.serve`` in a subprocess, steered over its stdin/stdout."""
 
-    def __init__(self, provider: str, org: Path, *, latency: float, limits: str, state: Path):
+    def __init__(
+        self,
+        provider: str,
+        org: Path,
+        *,
+        latency: float,
+        limits: str,
+        state: Path,
+        extra: Sequence[str] = (),
+    ):
         self.process = subprocess.Popen(
             [
                 *(PYTHON, "-m", "bench.serve", "--provider", provider, "--org", str(org)),
                 *("--latency", str(latency), "--limits", limits, "--state", str(state)),
+                *extra,
             ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
