@@ -3,11 +3,11 @@
     python -m bench.core --org var/bench/org-200 [--managers 200] [--seconds 5] [--profile]
 
 Calendars are read once up front with the ICS connector, so only the pure core
-is timed: ``analyse``, ``team_agendas``, ``plan_holds`` (on the manager's own
-busy time, so the digest has the holds block a real run shows),
-``agreed_for_team``, ``build_digest`` and ``render_digest`` (Jinja, both
-languages the roster asks for, CSS inlined). One process, one thread: the
-figure is per core.
+is timed: ``team_time`` (the manager's own busy time; reports' free/busy is not
+read), ``analyse``, ``team_agendas``, ``plan_holds`` (so the digest has the holds
+block a real run shows), ``agreed_for_team``, ``goals_for_team``, ``build_digest``
+and ``render_digest`` (Jinja, both languages the roster asks for, CSS inlined).
+One process, one thread: the figure is per core.
 """
 
 from __future__ import annotations
@@ -28,14 +28,14 @@ from zoneinfo import ZoneInfo
 from bench.generate import NOW
 from connectors.ics import IcsConnector
 from service.agenda import team_agendas
-from service.busy import busy_intervals
 from service.cadence import analyse
 from service.digest import build_digest, render_digest
 from service.hold_plan import existing_holds, plan_holds
 from service.meetings import MeetingIndex
 from service.model import Event, Manager, PlacedHold, Policy
-from service.recap import agreed_for_team
+from service.recap import agreed_for_team, goals_for_team
 from service.roster import load_roster_file
+from service.team_time import team_time
 from service.week import ManagerWeek
 
 GOAL_PER_SECOND = 1_000
@@ -72,16 +72,21 @@ def digest_one(case: Case, *, now: datetime, policy: Policy) -> int:
     """The core of one manager's run; returns the rendered size so nothing is optimised away."""
     manager, tz, events = case.manager, case.tz, case.events
     week = ManagerWeek.of(manager, now=now, tz=tz, policy=policy, default_language="en")
+    team = team_time(week, events, {}, {})
     index = MeetingIndex(events)
-    analysis = analyse(manager, events, now=now, policy=policy, tz=tz, index=index)
+    analysis = analyse(
+        manager,
+        events,
+        now=now,
+        policy=policy,
+        tz=tz,
+        index=index,
+        away=team.away,
+        manager_away=team.manager_away,
+    )
     agendas = team_agendas(analysis, week=week.week, language=week.language, policy=policy)
     plans = plan_holds(
-        week,
-        analysis.overdue,
-        busy=busy_intervals(events, manager.email),
-        report_busy={},
-        existing=existing_holds(week, index),
-        removed=(),
+        week, analysis.overdue, team=team, existing=existing_holds(week, index), removed=()
     )
     holds = {
         plan.key.report: PlacedHold(plan.key, plan.slot.start, plan.slot.end, created=True)
@@ -92,6 +97,7 @@ def digest_one(case: Case, *, now: datetime, policy: Policy) -> int:
         analysis,
         holds=holds,
         agreed=agreed_for_team(events, manager, now=now, index=index),
+        goals=goals_for_team(events, manager, now=now, index=index),
         policy=policy,
         language=week.language,
         agendas=agendas,

@@ -110,11 +110,21 @@ class Case:
 class Emulator:
     """``python -m bench.serve`` in a subprocess, steered over its stdin/stdout."""
 
-    def __init__(self, provider: str, org: Path, *, latency: float, limits: str, state: Path):
+    def __init__(
+        self,
+        provider: str,
+        org: Path,
+        *,
+        latency: float,
+        limits: str,
+        state: Path,
+        extra: Sequence[str] = (),
+    ):
         self.process = subprocess.Popen(
             [
                 *(PYTHON, "-m", "bench.serve", "--provider", provider, "--org", str(org)),
                 *("--latency", str(latency), "--limits", limits, "--state", str(state)),
+                *extra,
             ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -172,21 +182,26 @@ def timed(
 
 
 def kindly_env(
-    base: dict[str, str], roster: Path, work: Path, concurrency: int, *, lifted: bool
+    base: dict[str, str], roster: Path, work: Path, concurrency: int | None, *, lifted: bool
 ) -> dict[str, str]:
     """Kindly pointed at the emulator; with limits lifted, its own pacing is lifted too
-    (its defaults are the published limits, which is what the published mode measures)."""
+    (its defaults are the published limits, which is what the published mode measures).
+    ``concurrency`` None: Kindly's defaults, which follow from the limits."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("KINDLY_")}
     pacing = {name: str(UNPACED) for name in PACING} if lifted else {}
-    return (
-        env
-        | base
-        | {
-            "KINDLY_ROSTER_FILE": str(roster),
-            "KINDLY_EMAIL__OUTBOX_DIR": str(work / "outbox"),
+    tuned = (
+        {}
+        if concurrency is None
+        else {
             "KINDLY_CONCURRENCY": str(concurrency),
             "KINDLY_GOOGLE__MAX_CONCURRENCY": str(min(concurrency, 64)),
         }
+    )
+    return (
+        env
+        | base
+        | {"KINDLY_ROSTER_FILE": str(roster), "KINDLY_EMAIL__OUTBOX_DIR": str(work / "outbox")}
+        | tuned
         | pacing
     )
 
@@ -197,7 +212,7 @@ def kindly_run(
     work: Path,
     *,
     dry_run: bool,
-    concurrency: int,
+    concurrency: int | None,
     provider: str,
     lifted: bool,
 ) -> Run:
@@ -296,7 +311,9 @@ def main(argv: list[str] | None = None) -> int:
         "--published-sizes", default=None, help="sizes to run with published limits (default all)"
     )
     parser.add_argument("--latency", type=float, default=0.05, help="seconds per request")
-    parser.add_argument("--concurrency", type=int, default=64, help="KINDLY_CONCURRENCY")
+    parser.add_argument(
+        "--concurrency", type=int, default=None, help="KINDLY_CONCURRENCY (default: Kindly's own)"
+    )
     parser.add_argument("--baseline-max", type=int, default=2000, help="largest size for baseline")
     parser.add_argument(
         "--baseline-sample", type=int, default=0, help="baseline on the first N managers only"

@@ -277,6 +277,8 @@ class GoogleServed:
         self.limits = google_limits.PublishedLimits(latency=args.latency)
         if not published:
             self.limits.per_user = self.limits.per_project = UNLIMITED
+        if args.per_project is not None:  # a lowered quota, for the fleet bench
+            self.limits.per_project = args.per_project
         self.emulator.faults = self.limits
         key_file = args.state / "service-account.json"
         key_file.parent.mkdir(parents=True, exist_ok=True)
@@ -373,6 +375,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--limits", choices=("published", "lifted"), default="lifted")
     parser.add_argument("--state", type=Path, default=Path("var/bench/state"))
+    parser.add_argument(
+        "--per-project", type=int, default=None, help="Google's project quota a minute"
+    )
     args = parser.parse_args(argv)
     span = window(NOW, Policy())
     served: GoogleServed | GraphServed = (

@@ -34,6 +34,7 @@ from connectors.google_transport import (
     Rates,
     Sleep,
 )
+from connectors.quota import SharedQuotas, connect
 from service.errors import ConfigError, ConnectorError, RosterError
 from service.model import Event, HoldRequest, Interval, PlacedHold, Roster
 from service.ports import CalendarConnector, Warn
@@ -62,7 +63,10 @@ class GoogleConnector(CalendarConnector):
         rates: Rates = DEFAULT_RATES,
         sleep: Sleep | None = None,
         ca_certs: str | None = None,
+        quotas: SharedQuotas | None = None,
     ) -> None:
+        """``quotas``: Google's quotas shared with every Kindly process through Redis;
+        None paces this process alone."""
         options: dict[str, Any] = {"sleep": sleep} if sleep is not None else {}
         self._transport = GoogleTransport(
             credentials,
@@ -71,6 +75,7 @@ class GoogleConnector(CalendarConnector):
             backoff=backoff,
             rates=rates,
             ca_certs=ca_certs,
+            quotas=quotas,
             **options,
         )
         self._scopes = WRITE_SCOPES if holds_enabled else READ_SCOPES
@@ -252,9 +257,10 @@ def from_settings(settings: Settings) -> GoogleConnector:
         _credentials(settings),
         api_endpoint=str(settings.google.api_endpoint),
         holds_enabled=settings.holds.enabled,
-        max_concurrency=settings.google.max_concurrency,
+        max_concurrency=settings.google.in_flight,
         rates=_rates(settings),
         ca_certs=_ca_certs(settings),
+        quotas=connect(settings.redis_url),
     )
 
 

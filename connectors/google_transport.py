@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import logging
 import random
 import ssl
 import threading
@@ -37,6 +38,7 @@ from googleapiclient.errors import Error as ClientError
 from googleapiclient.errors import HttpError
 from googleapiclient.model import JsonModel
 
+from connectors.quota import Quota, QuotaUnavailable, SharedQuotas
 from service import metrics
 from service.backoff import equal_jitter, exponential
 from service.errors import (
@@ -55,6 +57,7 @@ SERVICE_METHODS = frozenset({"new_batch_http_request", "close"})
 SUBJECTS_KEPT = 1024
 APIS = {"calendar": ("calendar", "v3", "calendar/v3/"), "directory": ("admin", "directory_v1", "")}
 RATE_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
+log = logging.getLogger("kindly.google")
 
 Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
@@ -176,6 +179,40 @@ class RateLimiter:
             self._users.popitem(last=False)
 
 
+class SharedRateLimiter:
+    """Google's quotas counted in Redis by every Kindly process of one Cloud project
+    (:mod:`connectors.quota`), taken just before sending as :class:`RateLimiter` does.
+
+    The user's slot first, then the project's: the project quota is the one that binds,
+    and a user slot taken while the project is full only waits with it (600 a minute is
+    far above one manager's requests). If Redis stops answering, this process paces
+    itself with its own :class:`RateLimiter` from then on.
+    """
+
+    def __init__(self, rates: Rates, quotas: SharedQuotas, *, project: str) -> None:
+        self.rates = rates
+        self.quotas = quotas
+        self.project = project
+        span = rates.window + rates.slack
+        self._user = Quota(rates.per_user, span)
+        self._project = Quota(rates.per_project, span)
+        self.local: RateLimiter | None = None
+
+    def acquire(self, user: str) -> float:
+        """Take a slot for one request of ``user``, blocking until there is one."""
+        if self.local is None:
+            try:
+                self.quotas.acquire(
+                    self._user, "google", self.project, user.lower(), reason="google_quota"
+                )
+                self.quotas.acquire(self._project, "google", self.project, reason="google_quota")
+                return time.monotonic()
+            except QuotaUnavailable as exc:
+                log.warning("Google quotas no longer shared (%s); this process paces itself", exc)
+                self.local = RateLimiter(self.rates)
+        return self.local.acquire(user)
+
+
 class Collections:
     """A client whose collections (``events()``, ``freebusy()``...) are built once.
 
@@ -219,13 +256,18 @@ class GoogleTransport:
         timeout: float = 30.0,
         ca_certs: str | None = None,
         subjects_kept: int = SUBJECTS_KEPT,
+        quotas: SharedQuotas | None = None,
     ) -> None:
         self._credentials = credentials
         self._subjects_kept = subjects_kept
         self._endpoint = api_endpoint if api_endpoint.endswith("/") else api_endpoint + "/"
         self._pool = ThreadPoolExecutor(max_concurrency, thread_name_prefix="kindly-google")
         self._backoff, self._sleep, self._rand = backoff, sleep, rand
-        self._limiter = RateLimiter(rates)
+        self._limiter: RateLimiter | SharedRateLimiter = (
+            RateLimiter(rates)
+            if quotas is None
+            else SharedRateLimiter(rates, quotas, project=_project(credentials))
+        )
         self._timeout, self._ca_certs = timeout, ca_certs
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -339,6 +381,11 @@ class GoogleTransport:
             for http in self._https:
                 http.close()
             self._https.clear()
+
+
+def _project(credentials: service_account.Credentials) -> str:
+    """What Google counts the project quota against: the service account's Cloud project."""
+    return str(credentials.project_id or credentials.service_account_email).lower()
 
 
 class OrjsonModel(JsonModel):  # type: ignore[misc]

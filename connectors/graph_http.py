@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import re
 import ssl
 import threading
@@ -33,6 +34,7 @@ import orjson
 import requests
 from requests.adapters import HTTPAdapter
 
+from connectors.quota import Quota, QuotaUnavailable, SharedQuotas, connect
 from service import metrics
 from service.backoff import exponential
 from service.errors import (
@@ -44,8 +46,10 @@ from service.errors import (
     Rejected,
 )
 from service.settings import Settings
+from service.speed import GRAPH_IN_FLIGHT
 
 Sleep = Callable[[float], Awaitable[None]]
+log = logging.getLogger("kindly.graph")
 #: Microsoft's own sign-in hosts: msal validates these through instance discovery
 KNOWN_AUTHORITY_HOSTS = frozenset(
     {
@@ -58,6 +62,9 @@ KNOWN_AUTHORITY_HOSTS = frozenset(
     }
 )
 MAILBOX_CONCURRENCY = 4
+#: Graph's request budget per app and mailbox: 10,000 in ten minutes, counted over a
+#: second more, as Graph counts a request when it arrives
+MAILBOX_RATE = Quota(10_000, 601.0)
 #: Graph's limit on the requests in one $batch
 BATCH_LIMIT = 20
 TRANSIENT = frozenset({429, 503, 504})
@@ -167,10 +174,17 @@ class GraphClient:
         sleep: Sleep = asyncio.sleep,
         max_attempts: int = 6,
         timeout: float = 30.0,
-        workers: int = 32,
+        workers: int = GRAPH_IN_FLIGHT,
         ca_bundle: Path | None = None,
+        quotas: SharedQuotas | None = None,
+        mailbox_rate: Quota = MAILBOX_RATE,
     ) -> None:
+        """``quotas``: each mailbox's request budget (``mailbox_rate``) and its four in
+        flight, shared with every Kindly process through Redis; None keeps the four per
+        process and leaves the budget to Graph's 429s, as a process alone needs."""
         self.credentials = credentials
+        self.quotas = quotas
+        self.mailbox_rate = mailbox_rate
         self.endpoint = graph_endpoint.rstrip("/")
         parts = urlsplit(self.endpoint)
         self.scope = f"{parts.scheme}://{parts.netloc}/.default"
@@ -253,14 +267,49 @@ class GraphClient:
 
     @asynccontextmanager
     async def _slots(self, mailboxes: Sequence[str | None]) -> AsyncIterator[None]:
-        """One slot per request for its mailbox, taken in a fixed order (no lock cycles)."""
+        """One slot per request for its mailbox, taken in a fixed order (no lock cycles):
+        this process's gate, then the one shared by every process; the shared budget is
+        taken first, so waiting for it holds no slot."""
         wanted = Counter((mailbox or "").lower() for mailbox in mailboxes)
+        await self._budget(wanted)
         async with AsyncExitStack() as stack:
             for key in sorted(wanted):
                 gate = self._gates.setdefault(key, _Gate(MAILBOX_CONCURRENCY))
                 await gate.acquire(wanted[key])
                 stack.push_async_callback(gate.release, wanted[key])
+                if key and self.quotas is not None:
+                    shared = self.quotas.gate(
+                        f"graph:{self.credentials.tenant_id}:{key}",
+                        size=MAILBOX_CONCURRENCY,
+                        slots=wanted[key],
+                    )
+                    try:
+                        await stack.enter_async_context(shared)
+                    except QuotaUnavailable as exc:
+                        self._alone(exc)
             yield
+
+    async def _budget(self, wanted: Mapping[str, int]) -> None:
+        for key, count in sorted(wanted.items()):
+            if not key or self.quotas is None:
+                continue
+            try:
+                await self.quotas.acquire_async(
+                    self.mailbox_rate,
+                    "graph",
+                    self.credentials.tenant_id,
+                    key,
+                    reason="graph_mailbox_rate",
+                    cost=count,
+                )
+            except QuotaUnavailable as exc:
+                self._alone(exc)
+
+    def _alone(self, exc: QuotaUnavailable) -> None:
+        """Redis stopped answering: this process keeps Graph's limits on its own from now."""
+        if self.quotas is not None:
+            log.warning("Graph's limits no longer shared (%s); this process paces itself", exc)
+            self.quotas = None
 
     async def _exchange(
         self, method: str, url: str, kwargs: Mapping[str, Any], slots: Sequence[str | None]
@@ -429,6 +478,8 @@ class GraphClient:
         """Idempotent: the connector and the mailer may share this client and both close it."""
         self._executor.shutdown(wait=False, cancel_futures=True)
         self.session.close()
+        if self.quotas is not None:
+            await self.quotas.aclose()
 
 
 def _json(response: requests.Response) -> Any:
@@ -576,7 +627,11 @@ def client_from_settings(settings: Settings) -> GraphClient:
         outlook.tenant_id, outlook.client_id, credential, str(outlook.authority_host).rstrip("/")
     )
     return GraphClient(
-        creds, graph_endpoint=str(outlook.graph_endpoint), ca_bundle=settings.ca_bundle
+        creds,
+        graph_endpoint=str(outlook.graph_endpoint),
+        ca_bundle=settings.ca_bundle,
+        workers=GRAPH_IN_FLIGHT,
+        quotas=connect(settings.redis_url),
     )
 
 

@@ -367,13 +367,13 @@ async def stream_all(
 ) -> AsyncIterator[ManagerOutcome]:
     """Every manager's outcome in roster order, each as soon as it and those before it are done.
 
-    At most ``settings.concurrency`` managers run at once and at most ``WINDOW_FACTOR`` times
+    At most ``settings.managers_in_flight`` managers run at once and at most ``WINDOW_FACTOR`` times
     that many are started ahead of the oldest unfinished one, so memory stays flat however
     large the organisation: nothing is held for a manager whose outcome was handed on.
     Outcomes come without their rendered digest (``on_done`` sees it; ``run_manager`` returns
     it), which only a preview needs.
     """
-    limit = ctx.settings.concurrency
+    limit = ctx.settings.managers_in_flight
     gate = asyncio.Semaphore(limit)
 
     async def one(manager: Manager) -> ManagerOutcome:

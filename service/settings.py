@@ -41,6 +41,7 @@ from pydantic_settings.exceptions import SettingsError
 from service.addresses import checked_address
 from service.errors import ConfigError
 from service.model import Policy
+from service.speed import google_in_flight, managers_in_flight
 from service.working_time import check_country, parse_days, parse_span
 
 ENV_PREFIX = "KINDLY_"
@@ -87,13 +88,18 @@ class GoogleSettings(_Section):
     service_account_file: Path | None = None
     admin_subject: str | None = None
     api_endpoint: HttpUrl = HttpUrl("https://www.googleapis.com/")
-    #: concurrent managers in flight against Google
-    max_concurrency: int = Field(default=8, ge=1, le=64)
+    #: Google requests in flight; unset: what reaches ``requests_per_minute`` (service/speed.py)
+    max_concurrency: int | None = Field(default=None, ge=1, le=64)
     #: Calendar API requests per minute per impersonated user (Google's published quota),
-    #: paced per Kindly process
+    #: counted in Redis for every Kindly process when it answers
     requests_per_minute_per_user: int = Field(default=600, ge=1)
     #: Calendar API requests per minute for the whole Cloud project (Google's published quota)
     requests_per_minute: int = Field(default=10_000, ge=1)
+
+    @property
+    def in_flight(self) -> int:
+        """``max_concurrency`` if set, else what the project quota needs."""
+        return self.max_concurrency or google_in_flight(self.requests_per_minute)
 
 
 class OutlookSettings(_Section):
@@ -112,8 +118,8 @@ class EmailSettings(_Section):
         default="kindly@localhost.localdomain", alias="from"
     )
     outbox_dir: Path = Path("outbox")
-    #: messages per minute per sender mailbox (Exchange Online: 30); SMTP shares the count
-    #: through Redis, Graph paces each process
+    #: messages per minute per sender mailbox (Exchange Online: 30), counted in Redis for
+    #: every process, SMTP and Graph alike
     send_per_minute: int = Field(default=30, ge=1)
 
 
@@ -133,7 +139,8 @@ class WorkerConfig(_Section):
     ``arq service.worker.WorkerSettings`` derive the arq worker from it at start."""
 
     job_timeout: int = Field(default=120, ge=10)
-    max_jobs: int = Field(default=10, ge=1)
+    #: digests one worker runs at once; unset: as many managers as ``run --once`` runs
+    max_jobs: int | None = Field(default=None, ge=1)
     #: arq's tries of one job (a transient failure is retried with a doubling delay)
     max_tries: int = Field(default=5, ge=1)
     #: runs of one digest (crashes included) before it is marked failed; 0 = 3 x max_tries
@@ -251,8 +258,9 @@ class Settings(BaseSettings):
     ca_bundle: Path | None = Field(
         default=None, validation_alias=AliasChoices("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")
     )
-    #: managers run at the same time by ``kindly run --once``
-    concurrency: int = Field(default=8, ge=1, le=256)
+    #: managers run at the same time by ``kindly run --once``; unset: from the provider's
+    #: limits (:attr:`managers_in_flight`)
+    concurrency: int | None = Field(default=None, ge=1, le=256)
     metrics: MetricsSettings = MetricsSettings()
     #: pins the clock as ``--now`` does, for commands run where flags cannot be given (Procfile)
     now: datetime | None = None
@@ -311,6 +319,11 @@ class Settings(BaseSettings):
                 "between KINDLY_WORK_START and KINDLY_WORK_END"
             )
         return self
+
+    @property
+    def managers_in_flight(self) -> int:
+        """``KINDLY_CONCURRENCY`` if set, else what keeps the provider's requests in flight."""
+        return self.concurrency or managers_in_flight(self.calendar, self.google.in_flight)
 
     def policy(self) -> Policy:
         return Policy(

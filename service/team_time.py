@@ -68,8 +68,11 @@ def team_time(
     }
     start = week.now + timedelta(hours=policy.notice_hours)
     window = {"start": start, "end": week.horizon_end, "lookahead_end": week.lookahead_end}
-    # Kindly's own holds are busy for the next hold, but never make anyone "away"
-    own_time = busy_intervals((e for e in events if e.hold_key is None), manager.email)
+    # Kindly's own holds are busy for the next hold, but never make anyone "away"; most
+    # calendars hold none, and then the busy time is worked out once, not twice
+    not_holds = [e for e in events if e.hold_key is None]
+    own_time = busy_intervals(not_holds, manager.email)
+    busy = own_time if len(not_holds) == len(events) else busy_intervals(events, manager.email)
     away, returning = {}, {}
     for email, person in people.items():
         theirs = report_busy.get(email)
@@ -87,7 +90,7 @@ def team_time(
     return TeamTime(
         manager=me,
         reports=people,
-        busy=busy_intervals(events, manager.email),
+        busy=busy,
         report_busy=report_busy,
         manager_away=away_this_week(me, own_time, **window),
         away=away,

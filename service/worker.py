@@ -506,7 +506,7 @@ def worker_options(settings: Settings, *, patient: bool = True) -> dict[str, Any
         "on_startup": on_startup,
         "on_shutdown": on_shutdown,
         "job_completion_wait": config.shutdown_grace_seconds,
-        "max_jobs": config.max_jobs,
+        "max_jobs": config.max_jobs or settings.managers_in_flight,
         "job_timeout": config.job_timeout,
         "max_tries": config.max_tries,
         "keep_result": 0,  # a kept result would block the (manager, week) job id

@@ -13,12 +13,16 @@ import pytest
 from connectors.mail.graph import GraphMailer, SendPace, from_settings
 from connectors.mail.outbox import OutboxLedger
 from connectors.outlook import directory_roster
+from connectors.quota import SendQuota
 from service.errors import DeliveryError
 from service.ports import OutgoingMail
 from tests.emulators.graph import CertificatePair, Fault, GraphEmulator, Organisation
 from tests.emulators.graph.limits import Counters, PublishedLimits
 from tests.emulators.graph.org import User, user_id
 from tests.graph_fixtures import Sleeps, make_client, outlook_settings
+from tests.own_redis import OwnRedis, free_port, own_redis
+
+__all__ = ["own_redis"]  # the fixture, imported so pytest finds it
 
 SENDER = "maria@example.com"
 MESSAGE_ID = "<kindly-2026-W48-olaf@kindly.example.com>"
@@ -312,13 +316,34 @@ class TestSendPace:
         assert len(emulator.sent) == 1
 
     async def test_rate_from_settings(self, emulator: GraphEmulator) -> None:
+        """Without an answering Redis, this process paces its own sends."""
         settings = outlook_settings(
-            emulator, email={"backend": "graph", "from": SENDER}, limits={"send_per_minute": 12}
+            emulator,
+            email={"backend": "graph", "from": SENDER},
+            limits={"send_per_minute": 12},
+            redis_url=f"redis://127.0.0.1:{free_port()}/0",
         )
         mailer = from_settings(settings)
         await mailer.aclose()
         assert isinstance(mailer.pace, SendPace)
         assert mailer.pace.per_minute == 12
+
+    async def test_rate_shared_through_redis(
+        self, emulator: GraphEmulator, own_redis: OwnRedis
+    ) -> None:
+        """With one, every process's sends count against the same quota; its own is the
+        fallback."""
+        settings = outlook_settings(
+            emulator,
+            email={"backend": "graph", "from": SENDER},
+            limits={"send_per_minute": 12},
+            redis_url=own_redis.url,
+        )
+        mailer = from_settings(settings)
+        await mailer.aclose()
+        assert isinstance(mailer.pace, SendQuota)
+        assert (mailer.pace.per_minute, mailer.pace.sender) == (12, SENDER.lower())
+        assert isinstance(mailer.pace.fallback, SendPace)
 
 
 class TestDirectoryRoster:

@@ -28,6 +28,7 @@ CORE = (
     "service.working_time",
     "service.away",
     "service.team_time",
+    "service.speed",
 )
 #: what the core may import from outside the project: computation, text and templates only
 CORE_MAY_USE = frozenset(
@@ -43,6 +44,7 @@ CORE_MAY_USE = frozenset(
         "functools",
         "hashlib",
         "html",
+        "math",
         "re",
         "types",
         "unicodedata",

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from connectors.mail.smtp import SendRate, SmtpMailer, SmtpOptions, from_settings
+from connectors.mail.smtp import SmtpMailer, SmtpOptions, from_settings
+from connectors.quota import SendQuota, SharedQuotas
 from service.errors import DeliveryError
 from service.ledger import DigestState, RedisLedger
 from service.ports import OutgoingMail
@@ -21,11 +22,12 @@ from tests.smtpd import Certificate, Fault, SmtpServer, self_signed, start_serve
 WEEK = "2026-W48"
 MANAGER = "maria@example.com"
 SENDER = "kindly@example.org"
+REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 @pytest.fixture
 async def redis() -> AsyncIterator[Redis]:
-    client: Redis = Redis.from_url("redis://127.0.0.1:6379/0")
+    client: Redis = Redis.from_url(REDIS_URL)
     yield client
     await client.aclose()
 
@@ -241,11 +243,12 @@ class TestSendRate:
     """At most N sends per minute per sender, counted in Redis for every worker."""
 
     async def test_window(self, redis: Redis, ledger: RedisLedger) -> None:
-        rate = SendRate(redis, "Kindly@Example.org", per_minute=3, prefix=ledger.prefix)
+        quotas = SharedQuotas(REDIS_URL, prefix=ledger.prefix)
+        rate = SendQuota(quotas, "Kindly@Example.org", per_minute=3)
         waits = [await rate.try_acquire() for _ in range(4)]
         assert waits[:3] == [0, 0, 0]
-        assert 0 < waits[3] <= 60
-        other = SendRate(redis, "other@example.org", per_minute=3, prefix=ledger.prefix)
+        assert 0 < waits[3] <= 61
+        other = SendQuota(quotas, "other@example.org", per_minute=3)
         assert await other.try_acquire() == 0
 
 

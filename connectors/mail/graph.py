@@ -17,9 +17,11 @@ and looked up there first: an immediate re-run never sends again. The record
 is a second ledger, never a reason to fail: if it cannot be read or written,
 Sent Items decide alone and the log says so.
 
-Exchange Online takes 30 messages a minute from one sender: :class:`SendPace`
-keeps this process to ``KINDLY_EMAIL__SEND_PER_MINUTE``; a 429 is still
-retried by the client after Retry-After.
+Exchange Online takes 30 messages a minute from one sender:
+``KINDLY_EMAIL__SEND_PER_MINUTE`` is counted in Redis for every process
+(:class:`connectors.quota.SendQuota`, the count SMTP takes too), or by
+:class:`SendPace` in a process alone; a 429 is still retried by the client
+after Retry-After.
 """
 
 from __future__ import annotations
@@ -30,14 +32,14 @@ import logging
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
 from urllib.parse import quote
 
 from connectors.graph_http import GraphClient, client_from_settings
 from connectors.mail.outbox import OutboxLedger
+from connectors.quota import Pace, SendQuota
 from service import metrics
 from service.errors import ConnectorError, DeliveryError
 from service.model import iso_week
@@ -54,12 +56,6 @@ EARLIEST_OFFSET, LATEST_OFFSET = timedelta(hours=-12), timedelta(hours=14)
 SENT_MARGIN = timedelta(days=1)
 
 Sleep = Callable[[float], Awaitable[None]]
-
-
-class Pace(Protocol):
-    def turn(self) -> AbstractAsyncContextManager[None]:
-        """Wait for a free send slot and hold it while the send inside runs."""
-        ...
 
 
 class SendPace:
@@ -289,9 +285,14 @@ def _delivery_error(exc: ConnectorError, manager: str) -> DeliveryError:
 
 def from_settings(settings: Settings, *, client: GraphClient | None = None) -> GraphMailer:
     """``client``: the Graph client the calendar connector shares, when it reads Outlook."""
+    client = client or client_from_settings(settings)
+    sender = str(settings.email.from_)
+    per_minute = settings.email.send_per_minute
+    pace: Pace = SendPace(per_minute)
+    if client.quotas is not None:
+        pace = SendQuota(
+            client.quotas, sender, per_minute=per_minute, fallback=pace, reason="graph_send_rate"
+        )
     return GraphMailer(
-        client or client_from_settings(settings),
-        sender=str(settings.email.from_),
-        pace=SendPace(settings.email.send_per_minute),
-        ledger=OutboxLedger(settings.email.outbox_dir),
+        client, sender=sender, pace=pace, ledger=OutboxLedger(settings.email.outbox_dir)
     )

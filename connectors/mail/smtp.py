@@ -1,4 +1,5 @@
-"""SMTP delivery (KINDLY_EMAIL__BACKEND=smtp) with a Redis ledger and a shared send rate.
+"""SMTP delivery (KINDLY_EMAIL__BACKEND=smtp) with a Redis ledger and a shared send rate
+(:class:`connectors.quota.SendQuota`, the same count Graph's sendMail takes).
 
 One digest per manager per week, as nearly as SMTP allows: the whole
 envelope (connect, TLS, AUTH, MAIL, RCPT) is settled before the intent is
@@ -24,56 +25,13 @@ from dataclasses import dataclass
 import aiosmtplib
 from redis.asyncio import Redis
 
-from service import metrics
+from connectors.quota import SendQuota, SharedQuotas
 from service.errors import DeliveryError, KindlyError
-from service.ledger import DigestState, RedisLedger, eval_script
+from service.ledger import DigestState, RedisLedger
 from service.ports import Mailer, OutgoingMail, SendResult
 from service.settings import Settings
 
 log = logging.getLogger("kindly.smtp")
-
-# Sliding one-minute window per sender, shared by every worker (Redis' own clock).
-_RATE = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local window = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
-  redis.call('ZADD', KEYS[1], now, ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], window)
-  return 0
-end
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return math.max(1, tonumber(oldest[2]) + window - now)
-"""
-
-
-class SendRate:
-    """At most ``per_minute`` messages from one sender mailbox, across all workers."""
-
-    def __init__(
-        self, redis: Redis, sender: str, *, per_minute: int, prefix: str = "kindly:"
-    ) -> None:
-        self.redis = redis
-        self.key = f"{prefix}rate:{sender.lower()}"
-        self.per_minute = per_minute
-
-    async def try_acquire(self) -> float:
-        """0 when a send may start now, else the seconds until one may."""
-        wait_ms = await eval_script(
-            self.redis, _RATE, self.key, self.per_minute, 60_000, uuid.uuid4().hex
-        )
-        return int(wait_ms) / 1000
-
-    async def acquire(self) -> None:
-        """Wait for a free slot in the window (another worker may take the next one first)."""
-        while True:
-            wait = await self.try_acquire()
-            if wait <= 0:
-                return
-            log.info("send rate reached for %s; waiting %.1f s", self.key, wait)
-            metrics.waited("smtp_send_rate", wait)
-            await asyncio.sleep(wait)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +62,7 @@ class SmtpMailer(Mailer):
         options: SmtpOptions,
         *,
         ledger: RedisLedger,
-        rate: SendRate | None = None,
+        rate: SendQuota | None = None,
         owned: Redis | None = None,
     ) -> None:
         self.options = options
@@ -268,5 +226,10 @@ def from_settings(settings: Settings) -> SmtpMailer:
         starttls=smtp.starttls,
         timeout=smtp.timeout,
     )
-    rate = SendRate(redis, sender, per_minute=settings.email.send_per_minute)
+    rate = SendQuota(
+        SharedQuotas(settings.redis_url),
+        sender,
+        per_minute=settings.email.send_per_minute,
+        reason="smtp_send_rate",
+    )
     return SmtpMailer(options, ledger=RedisLedger(redis), rate=rate, owned=redis)

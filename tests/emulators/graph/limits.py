@@ -27,14 +27,17 @@ class Counters:
     """Shared by every copy of the fault (the emulator replaces a fault each time it matches)."""
 
     clock: Callable[[], float] = time.monotonic
+    #: seconds each limit counts over (Graph: ten minutes, a minute); tests shrink them
+    request_window: float = 600.0
+    send_window: float = 60.0
     requests: SlidingWindow = field(init=False)
     sends: SlidingWindow = field(init=False)
     violations: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
-        self.requests = SlidingWindow(600.0, self.clock)
-        self.sends = SlidingWindow(60.0, self.clock)
+        self.requests = SlidingWindow(self.request_window, self.clock)
+        self.sends = SlidingWindow(self.send_window, self.clock)
 
 
 @dataclass
