@@ -1,7 +1,9 @@
 """A redis-server of a test's own, on a free port, for tests that stop and start Redis.
 
-The shared Redis on 6379 must never be stopped; this one has no persistence
-(``--save "" --appendonly no``) and lives as long as the test.
+The shared Redis on 6379 must never be stopped; this one lives as long as the
+test (or the chaos run, or the fleet bench). By default it keeps nothing
+(``--save "" --appendonly no``); ``durable=True`` makes it append-only with an
+fsync on every write, so a kill loses nothing (the chaos run restarts it).
 """
 
 from __future__ import annotations
@@ -25,32 +27,40 @@ def free_port() -> int:
 
 
 class OwnRedis:
-    """Start, stop and start again on the same port."""
+    """Start, stop (or kill) and start again on the same port."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, durable: bool = False) -> None:
         self.folder = folder
         self.port = free_port()
+        self.durable = durable
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
+    def client(self) -> redis.Redis:
+        return redis.Redis(port=self.port, socket_connect_timeout=1, socket_timeout=5)
+
     def start(self) -> None:
+        keeping = ["--appendonly", "yes", "--appendfsync", "always"] if self.durable else [
+            "--appendonly", "no"
+        ]  # fmt: skip
         self.process = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-             "--dir", str(self.folder), "--save", "", "--appendonly", "no"],
+             "--dir", str(self.folder), "--save", "", *keeping],
             stdout=(self.folder / "redis.log").open("ab"),
             stderr=subprocess.STDOUT,
         )  # fmt: skip
-        client = redis.Redis(port=self.port, socket_connect_timeout=1)
+        client = self.client()
+        # polling a process that is starting: the one wait here is for a real server
         deadline = time.monotonic() + 20
         try:
             while True:
                 try:
                     client.ping()
                     return
-                except redis.exceptions.ConnectionError:
+                except redis.exceptions.RedisError:
                     if time.monotonic() > deadline:
                         raise
                     time.sleep(0.02)
@@ -61,6 +71,13 @@ class OwnRedis:
         if self.process is not None:
             self.process.terminate()
             self.process.wait(timeout=10)
+            self.process = None
+
+    def kill(self) -> None:
+        """As a crash would: SIGKILL, no shutdown."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
             self.process = None
 
 

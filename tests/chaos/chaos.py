@@ -55,7 +55,7 @@ import redis
 import yaml
 
 from service.model import HoldKey
-from tests.own_redis import free_port
+from tests.own_redis import OwnRedis
 from tests.smtpd import Recorder, SmtpServer, start_server
 
 REPO = Path(__file__).resolve().parents[2]
@@ -148,52 +148,6 @@ def scale_org(folder: Path, managers: int) -> list[str]:
 
 
 # the pieces this script runs
-
-
-class RedisServer:
-    """A redis-server of our own, append-only with fsync on every write."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                "redis-server",
-                "--port", str(self.port),
-                "--bind", "127.0.0.1",
-                "--dir", str(self.folder),
-                "--appendonly", "yes",
-                "--appendfsync", "always",
-                "--save", "",
-            ],
-            stdout=(self.folder / "redis.log").open("ab"),
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        client = self.client()
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                client.ping()
-                return
-            except redis.exceptions.RedisError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-
-    def kill(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait()
-
-    def client(self) -> redis.Redis:
-        return redis.Redis(port=self.port, socket_connect_timeout=1, socket_timeout=5)
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
 
 
 class Sink:
@@ -392,7 +346,7 @@ def run(config: Config) -> Figures:
         due_first = [
             m for i, m in enumerate(managers) if ZONES[i % len(ZONES)] != "America/New_York"
         ]
-        server = RedisServer(folder)
+        server = OwnRedis(folder, durable=True)
         server.start()
         sink = Sink(config.fault_rate, config.seed)
         env = _environment(folder, server.url, sink.start(), config)
@@ -451,7 +405,7 @@ def run(config: Config) -> Figures:
 
 def _churn(
     workers: Workers,
-    server: RedisServer,
+    server: OwnRedis,
     figures: Figures,
     rng: random.Random,
     config: Config,
