@@ -93,6 +93,54 @@ class CalendarConnector(Protocol):
         ...
 
 
+class ForwardingConnector(CalendarConnector):
+    """Hands every call to ``inner``: the base of a connector that adds to some calls
+    (the worker's counting, a test's gate or faults) and overrides only those."""
+
+    def __init__(self, inner: CalendarConnector) -> None:
+        self.inner = inner
+
+    async def timezone(self, manager: str) -> ZoneInfo | None:
+        return await self.inner.timezone(manager)
+
+    async def events(
+        self,
+        manager: str,
+        start: datetime,
+        end: datetime,
+        *,
+        tz: ZoneInfo,
+        warn: Warn | None = None,
+    ) -> Sequence[Event]:
+        return await self.inner.events(manager, start, end, tz=tz, warn=warn)
+
+    async def busy(
+        self,
+        manager: str,
+        people: Sequence[str],
+        start: datetime,
+        end: datetime,
+        *,
+        tz: ZoneInfo,
+        warn: Warn | None = None,
+    ) -> Mapping[str, Sequence[Interval] | None]:
+        return await self.inner.busy(manager, people, start, end, tz=tz, warn=warn)
+
+    async def create_hold(self, manager: str, hold: HoldRequest) -> PlacedHold:
+        return await self.inner.create_hold(manager, hold)
+
+    async def working_hours(
+        self, manager: str, people: Sequence[str]
+    ) -> Mapping[str, ProviderWorkingTime]:
+        return await self.inner.working_hours(manager, people)
+
+    def scopes(self) -> tuple[str, ...]:
+        return self.inner.scopes()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
 class Message(Protocol):
     """What a mailer needs of a message: its bytes (an ``EmailMessage`` will do)."""
 

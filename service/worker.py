@@ -50,12 +50,11 @@ from service.model import (
     Interval,
     Manager,
     PlacedHold,
-    ProviderWorkingTime,
     Roster,
 )
 from service.pipeline import ManagerOutcome, RunContext, run_manager, zone_of
 from service.planner import Action, decide, hashed, job_id, local_week, stagger
-from service.ports import CalendarConnector, Clock, Warn
+from service.ports import CalendarConnector, Clock, ForwardingConnector, Warn
 from service.settings import Settings, load_settings
 from service.wiring import build_adapters, load_roster
 from service.zones import UNREADABLE, fallback_zone, zones_of
@@ -70,11 +69,11 @@ JOB = "digest"
 _calls: contextvars.ContextVar[Counter[str]] = contextvars.ContextVar("kindly_calls")
 
 
-class CountingConnector(CalendarConnector):
+class CountingConnector(ForwardingConnector):
     """Counts the provider calls each job makes, for its log line and the metrics."""
 
     def __init__(self, inner: CalendarConnector, provider: str = "ics") -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.provider = provider
 
     def _count(self, name: str) -> AbstractContextManager[None]:
@@ -112,20 +111,9 @@ class CountingConnector(CalendarConnector):
         with self._count("busy"):
             return await self.inner.busy(manager, people, start, end, tz=tz, warn=warn)
 
-    def scopes(self) -> tuple[str, ...]:
-        return self.inner.scopes()
-
-    async def working_hours(
-        self, manager: str, people: Sequence[str]
-    ) -> Mapping[str, ProviderWorkingTime]:
-        return await self.inner.working_hours(manager, people)
-
     async def create_hold(self, manager: str, hold: HoldRequest) -> PlacedHold:
         with self._count("create_hold"):
             return await self.inner.create_hold(manager, hold)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
 
 
 @dataclass

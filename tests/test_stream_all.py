@@ -8,7 +8,7 @@ managers finish first and count what is in flight.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 
 from connectors.ics import IcsConnector
 from connectors.mail.outbox import FileMailer
-from service.model import Event, HoldRequest, Interval, Manager, PlacedHold, ProviderWorkingTime
+from service.model import Event, Manager
 from service.pipeline import WINDOW_FACTOR, ManagerOutcome, RunContext, run_all, stream_all
-from service.ports import CalendarConnector, Warn
+from service.ports import ForwardingConnector, Warn
 from service.roster import load_roster_file
 from service.settings import Settings
 from tests.conftest import EXAMPLES
@@ -31,11 +31,11 @@ NOW = datetime(2026, 11, 23, 7, tzinfo=UTC)
 DEMO = load_roster_file(EXAMPLES / "roster.yaml").managers
 
 
-class GatedCalendar(CalendarConnector):
+class GatedCalendar(ForwardingConnector):
     """The ICS connector, with each manager's calendar read held until the test lets it go."""
 
     def __init__(self, holds: Path) -> None:
-        self.inner = IcsConnector(EXAMPLES / "calendars", holds)
+        super().__init__(IcsConnector(EXAMPLES / "calendars", holds))
         self.gates: dict[str, asyncio.Event] = {}
         self.started: list[str] = []
         self.starts: dict[str, asyncio.Event] = {}
@@ -47,9 +47,6 @@ class GatedCalendar(CalendarConnector):
 
     def start(self, manager: str) -> asyncio.Event:
         return self.starts.setdefault(manager, asyncio.Event())
-
-    async def timezone(self, manager: str) -> ZoneInfo | None:
-        return await self.inner.timezone(manager)
 
     async def events(
         self,
@@ -69,29 +66,6 @@ class GatedCalendar(CalendarConnector):
             return await self.inner.events(manager, start, end, tz=tz, warn=warn)
         finally:
             self.in_flight -= 1
-
-    async def busy(
-        self,
-        manager: str,
-        people: Sequence[str],
-        start: datetime,
-        end: datetime,
-        *,
-        tz: ZoneInfo,
-        warn: Warn | None = None,
-    ) -> Mapping[str, Sequence[Interval] | None]:
-        return await self.inner.busy(manager, people, start, end, tz=tz, warn=warn)
-
-    async def working_hours(
-        self, manager: str, people: Sequence[str]
-    ) -> Mapping[str, ProviderWorkingTime]:
-        return await self.inner.working_hours(manager, people)
-
-    async def create_hold(self, manager: str, hold: HoldRequest) -> PlacedHold:
-        return await self.inner.create_hold(manager, hold)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
 
 
 def context(tmp_path: Path, calendar: GatedCalendar, concurrency: int) -> RunContext:

@@ -24,19 +24,19 @@ from zoneinfo import ZoneInfo
 
 from service.clock import OffsetClock
 from service.errors import AuthFailed, ProviderUnavailable
-from service.model import Event, HoldRequest, Interval, PlacedHold, ProviderWorkingTime
-from service.ports import CalendarConnector, Warn
+from service.model import Event, HoldRequest, Interval, PlacedHold
+from service.ports import CalendarConnector, ForwardingConnector, Warn
 from service.settings import load_settings
 from service.worker import WorkerState, create_worker, on_startup
 
 T = TypeVar("T")
 
 
-class FaultyConnector(CalendarConnector):
+class FaultyConnector(ForwardingConnector):
     """Wraps the real connector; fails and crashes as the chaos run asks."""
 
     def __init__(self, inner: CalendarConnector, *, rate: float, state_dir: Path) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.rate = rate
         self.rng = random.Random(os.getpid())
         self.state_dir = state_dir
@@ -104,16 +104,8 @@ class FaultyConnector(CalendarConnector):
             manager, lambda: self.inner.busy(manager, people, start, end, tz=tz, warn=warn)
         )
 
-    async def working_hours(
-        self, manager: str, people: Sequence[str]
-    ) -> Mapping[str, ProviderWorkingTime]:
-        return await self.inner.working_hours(manager, people)
-
     async def create_hold(self, manager: str, hold: HoldRequest) -> PlacedHold:
         return await self._call(manager, lambda: self.inner.create_hold(manager, hold))
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
 
 
 async def _startup(ctx: dict[str, Any]) -> None:
