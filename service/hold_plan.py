@@ -31,7 +31,6 @@ from service.model import HoldKey, Interval, PlacedHold
 from service.slots import daily, first_slot, local_instant
 from service.team_time import TeamTime
 from service.week import ManagerWeek
-from service.working_time import Person
 
 
 class HoldAction(StrEnum):
@@ -115,9 +114,7 @@ def plan_holds(
         if email in removed:
             plans.append(HoldPlan(status, key, HoldAction.RESPECT_REMOVAL))
             continue
-        person = team.reports.get(email) or Person(
-            email, manager.tz, manager.working, manager.country
-        )
+        person = team.reports[email]  # the team is built from the same roster entry
         shared = _shared(
             manager.windows(opens, week.horizon_end), person.windows(opens, week.horizon_end)
         )
@@ -179,15 +176,4 @@ def _full_days(holds: Sequence[Interval], cap: int, week: ManagerWeek) -> list[I
         )
         for day, count in per_day.items()
         if count >= cap
-    ]
-
-
-def needs_slot(
-    overdue: Sequence[ReportStatus], existing: Mapping[str, PlacedHold], removed: Collection[str]
-) -> list[str]:
-    """The reports whose free/busy the plan will read: no hold yet, none removed."""
-    return [
-        s.report.email
-        for s in overdue
-        if s.report.email not in existing and s.report.email not in removed
     ]

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from service.cadence import ReportStatus
-from service.hold_plan import HoldAction, existing_holds, needs_slot, plan_holds
+from service.hold_plan import HoldAction, existing_holds, plan_holds
 from service.meetings import MeetingIndex
 from service.model import Event, HoldKey, Interval, Manager, PlacedHold, Policy, Report
 from service.team_time import TeamTime
@@ -109,10 +109,6 @@ class TestDecisions:
             HoldKey(MANAGER.email, REPORTS[2].email, "2026-W48"),
             HoldKey(MANAGER.email, REPORTS[0].email, "2026-W48"),
         ]
-
-    def test_only_reports_without_a_hold_need_free_busy(self) -> None:
-        there = {REPORTS[0].email: held(REPORTS[0], local(24, 14))}
-        assert needs_slot(overdue(*REPORTS[:3]), there, {REPORTS[1].email}) == [REPORTS[2].email]
 
 
 class TestExistingHolds:
