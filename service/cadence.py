@@ -193,7 +193,7 @@ def _history(
     )
     since = now - timedelta(days=policy.lookback_days)
     horizon_end = now + timedelta(days=policy.horizon_days)
-    lookahead_end = now + timedelta(days=max(policy.lookahead_days, policy.horizon_days))
+    lookahead_end = now + timedelta(days=policy.reach_days)
     held = [(start, e) for start, e in ones if since <= start < now]
     ahead = [(start, e) for start, e in ones if now <= start < lookahead_end]
     cadence = report.cadence_days

@@ -266,6 +266,11 @@ class Policy:
     quiet_hours: tuple[time, time] | None = None
 
     @property
+    def reach_days(self) -> int:
+        """How far ahead the calendar is read: the lookahead, never short of the horizon."""
+        return max(self.lookahead_days, self.horizon_days)
+
+    @property
     def working_time(self) -> WorkingTime:
         """The organisation's default working time (``KINDLY_WORKING_DAYS``, start, end)."""
         return WorkingTime(self.work_days, self.work_start, self.work_end)

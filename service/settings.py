@@ -329,7 +329,7 @@ class Settings(BaseSettings):
         return Policy(
             cadence_days=self.cadence_days,
             lookback_days=self.lookback_days,
-            lookahead_days=max(self.lookahead_days, self.holds.horizon_days),
+            lookahead_days=self.lookahead_days,
             horizon_days=self.holds.horizon_days,
             hold_minutes=self.holds.duration_minutes,
             work_start=self.work_start,

@@ -68,7 +68,7 @@ class ManagerWeek:
     @property
     def lookahead_end(self) -> datetime:
         """Where the calendar is read to: next 1:1s and returns from leave are seen up to here."""
-        return self.now + timedelta(days=max(self.policy.lookahead_days, self.policy.horizon_days))
+        return self.now + timedelta(days=self.policy.reach_days)
 
     @property
     def free_busy_start(self) -> datetime:
