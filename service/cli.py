@@ -19,6 +19,7 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
+from service import heap
 from service.cli_support import (
     EXIT_BAD_INPUT,
     EXIT_OK,
@@ -163,6 +164,7 @@ async def _run(
 ) -> None:
     roster = await load_roster(settings)
     managers = _pick(roster.managers, manager_email, roster.source)
+    heap.settle()  # the roster lives for the run: collections need not walk it
     async with _session(settings) as ctx:
         if not dry_run:
             await ctx.mailer.prefetch_sent(now)  # Graph: one Sent Items read for the run

@@ -39,7 +39,7 @@ from arq.worker import Function, Worker, func
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from service import metrics, probes
+from service import heap, metrics, probes
 from service.backoff import exponential
 from service.clock import SystemClock
 from service.errors import ConfigError, KindlyError
@@ -211,6 +211,7 @@ async def on_startup(ctx: dict[str, Any]) -> None:
     clock: Clock = ctx.get("clock") or SystemClock()
     stamp = roster_stamp(settings)
     roster = await load_roster(settings)
+    heap.settle()  # what lives for the worker's life: collections need not walk it
     redis: Redis = Redis.from_url(settings.redis_url, socket_connect_timeout=5)
     ledger = RedisLedger(redis)
     adapters = build_adapters(settings)
