@@ -186,19 +186,26 @@ class SharedQuotas:
             self._redis = None
 
 
-def connect(url: str | None, *, prefix: str = PREFIX) -> SharedQuotas | None:
-    """Quotas shared through the Redis at ``url``, or None when it does not answer."""
+def answers(url: str | None) -> bool:
+    """Whether the Redis at ``url`` answers a ping within :data:`PROBE_TIMEOUT`."""
     if not url:
-        return None
+        return False
     probe = redis.Redis.from_url(
         url, socket_timeout=PROBE_TIMEOUT, socket_connect_timeout=PROBE_TIMEOUT
     )
     try:
         probe.ping()
     except (redis.RedisError, OSError, ValueError):
-        return None
+        return False
     finally:
         probe.close()
+    return True
+
+
+def connect(url: str | None, *, prefix: str = PREFIX) -> SharedQuotas | None:
+    """Quotas shared through the Redis at ``url``, or None when it does not answer."""
+    if not url or not answers(url):
+        return None
     return SharedQuotas(url, prefix=prefix)
 
 

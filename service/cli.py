@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import AbstractContextManager, asynccontextmanager, contextmanager, nullcontext
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -34,21 +34,13 @@ from service.cli_support import (
 )
 from service.errors import KindlyError, RosterError
 from service.model import Manager
-from service.pipeline import ManagerOutcome, RunContext, run_manager, stream_all
+from service.pipeline import ManagerOutcome, RunContext, run_manager
 from service.ports import CalendarConnector, Mailer
+from service.processes import processes_wanted, stream_spread
 from service.settings import Settings
-from service.wiring import build_adapters, load_roster
+from service.wiring import load_roster, session
 from service.worker_cli import status, worker
 from service.zones import zones_of
-
-
-@asynccontextmanager
-async def _session(settings: Settings) -> AsyncIterator[RunContext]:
-    adapters = build_adapters(settings)
-    try:
-        yield RunContext(settings=settings, connector=adapters.connector, mailer=adapters.mailer)
-    finally:
-        await adapters.aclose()
 
 
 def _pick(managers: Sequence[Manager], email: str | None, source: str) -> Sequence[Manager]:
@@ -165,14 +157,17 @@ async def _run(
     roster = await load_roster(settings)
     managers = _pick(roster.managers, manager_email, roster.source)
     heap.settle()  # the roster lives for the run: collections need not walk it
-    async with _session(settings) as ctx:
-        if not dry_run:
-            await ctx.mailer.prefetch_sent(now)  # Graph: one Sent Items read for the run
-        with report.start(len(managers)):
-            async for outcome in stream_all(
-                managers, ctx, now=now, dry_run=dry_run, on_done=report.done
-            ):
-                report.add(outcome)
+    processes = 1 if manager_email else processes_wanted(settings, len(managers))
+    with report.start(len(managers)):
+        async for outcome in stream_spread(
+            managers,
+            settings,
+            now=now,
+            dry_run=dry_run,
+            processes=processes,
+            on_done=report.done,
+        ):
+            report.add(outcome)
     report.finish()
 
 
@@ -213,7 +208,7 @@ def preview(manager_email: str, now_given: datetime | None, out: Path | None) ->
     async def render() -> ManagerOutcome:
         roster = await load_roster(settings)
         (manager,) = _pick(roster.managers, manager_email, roster.source)
-        async with _session(settings) as ctx:
+        async with session(settings) as ctx:
             return await run_manager(manager, ctx, now=now, dry_run=True)
 
     outcome: ManagerOutcome = guarded(render())
@@ -250,7 +245,7 @@ async def _check(settings: Settings, now: datetime) -> list[str]:
         f"{sum(len(m.reports) for m in roster.managers)} reports"
     )
     problems: list[str] = []
-    async with _session(settings) as ctx:
+    async with session(settings) as ctx:
         _print_scopes(settings, ctx)
         zones = await zones_of(roster.managers, ctx.connector, settings)
         for manager, zone in zip(roster.managers, zones, strict=True):

@@ -15,7 +15,9 @@ says what is wrong and how to fix it, and fields that carry the data::
      │    └── Rejected               any other 4xx: the request as asked; .reason is the
      │                               provider's own code (a repeated transactionId, say)
      ├── LedgerUnavailable      Redis did not answer the worker's ledger — transient
-     └── DeliveryError          the digest could not be sent (.transient, .status)
+     ├── DeliveryError          the digest could not be sent (.transient, .status)
+     └── ProcessStopped         the process running a share of ``kindly run --once``
+                                stopped before the manager's run ended — transient
 
 Provider and library exceptions are translated into these once, at the edge
 (connectors/, connectors/mail/); nothing else escapes to the CLI or the worker.
@@ -134,3 +136,10 @@ class DeliveryError(KindlyError):
         self.transient = transient
         #: the provider's status: an SMTP reply code, or Graph's HTTP status
         self.status = status
+
+
+class ProcessStopped(KindlyError):
+    """A process of ``kindly run --once`` (KINDLY_PROCESSES) stopped before this manager's
+    run ended; running again finishes it, and what was done is not done twice."""
+
+    transient = True

@@ -122,8 +122,7 @@ async def run_manager(
     try:
         tz = await zone_of(manager, ctx.connector, settings)
     except KindlyError as exc:
-        week = _manager_week(manager, settings, now=now, tz=fallback_zone(manager, settings))
-        return _failed(week, exc, dry_run=dry_run)
+        return failed_outcome(manager, settings, exc, now=now, dry_run=dry_run)
     week = _manager_week(manager, settings, now=now, tz=tz)
     try:
         return await _run(week, ctx, dry_run=dry_run)
@@ -137,6 +136,15 @@ def _manager_week(
     return ManagerWeek.of(
         manager, now=now, tz=tz, policy=settings.policy(), default_language=settings.language
     )
+
+
+def failed_outcome(
+    manager: Manager, settings: Settings, exc: KindlyError, *, now: datetime, dry_run: bool
+) -> ManagerOutcome:
+    """A manager whose run stopped before their calendar named a zone: the week is named
+    in the roster's zone or KINDLY_TIMEZONE (:func:`fallback_zone`)."""
+    week = _manager_week(manager, settings, now=now, tz=fallback_zone(manager, settings))
+    return _failed(week, exc, dry_run=dry_run)
 
 
 def _failed(week: ManagerWeek, exc: KindlyError, *, dry_run: bool) -> ManagerOutcome:

@@ -261,6 +261,9 @@ class Settings(BaseSettings):
     #: managers run at the same time by ``kindly run --once``; unset: from the provider's
     #: limits (:attr:`managers_in_flight`)
     concurrency: int | None = Field(default=None, ge=1, le=256)
+    #: processes ``kindly run --once`` spreads the managers over; unset: one per usable core,
+    #: each with ``MANAGERS_PER_PROCESS`` managers at least (service/speed.py)
+    processes: int | None = Field(default=None, ge=1, le=256)
     metrics: MetricsSettings = MetricsSettings()
     #: pins the clock as ``--now`` does, for commands run where flags cannot be given (Procfile)
     now: datetime | None = None

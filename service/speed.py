@@ -25,6 +25,13 @@ GRAPH_IN_FLIGHT = 32
 MANAGERS_PER_GRAPH_SLOT = 2
 #: ICS calendars are local files: CPU-bound, more at once does not help
 ICS_MANAGERS = 8
+#: managers each process of ``kindly run --once`` gets at least, unless KINDLY_PROCESSES
+#: asks for more processes. A spawned process costs about 0.6 s of CPU before its first
+#: manager (it imports Kindly again) and a manager about 0.04 s (ICS demo calendars, on the
+#: 2-core dev box), so a share of 50 is some 2 s of work: two processes already end about a
+#: third sooner than one. Below 100 managers (the demo, nearly every test) the run stays in
+#: one process and pays no start-up at all
+MANAGERS_PER_PROCESS = 50
 
 
 def google_in_flight(requests_per_minute: int) -> int:
@@ -41,3 +48,17 @@ def managers_in_flight(calendar: str, google_pool: int) -> int:
     if calendar == "outlook":
         return GRAPH_IN_FLIGHT * MANAGERS_PER_GRAPH_SLOT
     return ICS_MANAGERS
+
+
+def processes_for(managers: int, cores: int, asked: int | None = None) -> int:
+    """Processes ``kindly run --once`` spreads ``managers`` over: ``asked``
+    (KINDLY_PROCESSES) up to one per manager; unset, one per usable core as long as each
+    gets ``MANAGERS_PER_PROCESS``. Always at least one."""
+    wanted = asked if asked is not None else min(cores, managers // MANAGERS_PER_PROCESS)
+    return max(1, min(wanted, managers))
+
+
+def share_of(limit: int, processes: int) -> int:
+    """One of ``processes``' part of a per-minute ``limit``: together they stay inside it
+    (callers keep ``processes`` at most ``limit``, so each part is at least 1)."""
+    return max(1, limit // processes)

@@ -10,11 +10,14 @@ cache, one set of per-mailbox limits.
 from __future__ import annotations
 
 import importlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from service.errors import ConfigError
 from service.model import Roster
+from service.pipeline import RunContext
 from service.ports import CalendarConnector, Mailer
 from service.roster import load_roster_file
 from service.settings import Settings
@@ -32,6 +35,7 @@ MAILERS = {
     "graph": "connectors.mail.graph",
 }
 GRAPH = "connectors.graph_http"
+QUOTAS = "connectors.quota"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +55,23 @@ def build_adapters(settings: Settings) -> Adapters:
     if settings.calendar == "outlook" and settings.email.backend == "graph":
         shared["client"] = importlib.import_module(GRAPH).client_from_settings(settings)
     return Adapters(build_connector(settings, **shared), build_mailer(settings, **shared))
+
+
+@asynccontextmanager
+async def session(settings: Settings) -> AsyncIterator[RunContext]:
+    """What one command's managers share, built from settings and closed at its end."""
+    adapters = build_adapters(settings)
+    try:
+        yield RunContext(settings=settings, connector=adapters.connector, mailer=adapters.mailer)
+    finally:
+        await adapters.aclose()
+
+
+def quotas_shared(settings: Settings) -> bool:
+    """Whether KINDLY_REDIS_URL answers, so every process counts the providers' quotas there
+    (``connectors/quota.py``) rather than each pacing itself."""
+    answers: bool = importlib.import_module(QUOTAS).answers(settings.redis_url)
+    return answers
 
 
 def build_connector(settings: Settings, **shared: Any) -> CalendarConnector:
