@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 
 from connectors.outlook import parse_graph_time, zone_named
 from tests.emulators.graph import GraphEmulator
+from tests.emulators.graph.graph import AVAILABILITY, _availability
+from tests.emulators.graph.org import Item
 from tests.emulators.graph.wire import format_local, windows_name, zone
 
 
@@ -227,3 +229,40 @@ class TestTimeRoundTrip:
         assert zone_named("Eastern Standard Time") == zone("America/New_York")
         assert zone_named("Asia/Kolkata") is not None
         assert zone_named("Not A Zone") is None
+
+
+_BASE = datetime(2026, 11, 23, tzinfo=UTC)
+_minutes = st.integers(min_value=-900, max_value=3_600).map(lambda m: _BASE + timedelta(minutes=m))
+
+
+def _slot_by_slot(items: list[Item], start: datetime, end: datetime, interval: int) -> str:
+    """availabilityView as Graph documents it: each slot, the strongest item overlapping it."""
+    digits, cursor = [], start
+    while cursor < end:
+        after = cursor + timedelta(minutes=interval)
+        overlapping = [
+            AVAILABILITY.get(i.show_as, 2) for i in items if i.start < after and i.end > cursor
+        ]
+        digits.append(str(max(overlapping, default=0)))
+        cursor = after
+    return "".join(digits)
+
+
+@given(
+    spans=st.lists(
+        st.tuples(_minutes, st.integers(0, 900), st.sampled_from([*AVAILABILITY, "unknown"])),
+        max_size=12,
+    ),
+    start=_minutes,
+    length=st.integers(0, 3_000),
+    interval=st.sampled_from([5, 7, 15, 30, 60]),
+)
+def test_availability_view_is_the_slot_by_slot_definition(
+    spans: list[tuple[datetime, int, str]], start: datetime, length: int, interval: int
+) -> None:
+    items = [
+        Item(f"id{n}", at, at + timedelta(minutes=minutes), show_as=status)
+        for n, (at, minutes, status) in enumerate(spans)
+    ]
+    end = start + timedelta(minutes=length)
+    assert _availability(items, start, end, interval) == _slot_by_slot(items, start, end, interval)

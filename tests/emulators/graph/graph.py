@@ -714,15 +714,25 @@ def _created_item(user: User, body: dict[str, Any], start: datetime, end: dateti
 
 
 def _availability(items: list[Item], start: datetime, end: datetime, interval: int) -> str:
-    weight = {"free": 0, "workingElsewhere": 0, "tentative": 1, "busy": 2, "oof": 3}
-    slots = []
-    cursor = start
-    while cursor < end:
-        after = cursor + timedelta(minutes=interval)
-        hits = [weight.get(i.show_as, 2) for i in items if i.start < after and i.end > cursor]
-        slots.append(str(max(hits, default=0)))
-        cursor = after
-    return "".join(slots)
+    """One digit per ``interval`` minutes from ``start``: the strongest status of the items
+    overlapping that slot (0 free, 1 tentative, 2 busy, 3 away).
+
+    Each item marks only the slots it overlaps, found by division, so a long window
+    costs its slots once rather than once per item.
+    """
+    step = timedelta(minutes=interval)
+    levels = [0] * -((start - end) // step)  # slots until ``end``, the last one cut short
+    for item in items:
+        weight = AVAILABILITY.get(item.show_as, 2)
+        first = max(0, (item.start - start) // step)  # the first slot ending after it starts
+        last = min(len(levels), -((start - item.end) // step))  # slots starting before it ends
+        for slot in range(first, last):
+            levels[slot] = max(levels[slot], weight)
+    return "".join(map(str, levels))
+
+
+#: availabilityView's digit for each showAs
+AVAILABILITY = {"free": 0, "workingElsewhere": 0, "tentative": 1, "busy": 2, "oof": 3}
 
 
 def _user_json(user: User, select: list[str]) -> dict[str, Any]:
