@@ -4,7 +4,6 @@ OpenID configuration, and the v2.0 token endpoint for client credentials."""
 from __future__ import annotations
 
 import itertools
-import json
 import secrets
 import threading
 import time
@@ -15,6 +14,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import jwt
+import orjson
 from cryptography import x509
 
 from tests.emulators.graph.state import AppRegistration
@@ -31,9 +31,7 @@ class Reply:
 
     @classmethod
     def json(cls, status: int, payload: Any, **headers: str) -> Reply:
-        return cls(
-            status, json.dumps(payload).encode(), {"Content-Type": "application/json"} | headers
-        )
+        return cls(status, orjson.dumps(payload), {"Content-Type": "application/json"} | headers)
 
 
 def aadsts(status: int, error: str, code: int, description: str) -> Reply:
