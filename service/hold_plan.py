@@ -103,6 +103,7 @@ def plan_holds(
         if policy.quiet_hours
         else []
     )
+    mine = manager.windows(opens, week.horizon_end)
     booked: list[Interval] = list(team.busy)
     plans: list[HoldPlan] = []
     for status in overdue:
@@ -115,9 +116,7 @@ def plan_holds(
             plans.append(HoldPlan(status, key, HoldAction.RESPECT_REMOVAL))
             continue
         person = team.reports[email]  # the team is built from the same roster entry
-        shared = _shared(
-            manager.windows(opens, week.horizon_end), person.windows(opens, week.horizon_end)
-        )
+        shared = _shared(mine, person.windows(opens, week.horizon_end))
         if not shared:
             plans.append(_unplaced(status, key, Unplaced.NO_SHARED_TIME))
             continue
