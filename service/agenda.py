@@ -12,6 +12,7 @@ never the same question two weeks running for a person.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
@@ -240,13 +241,14 @@ def build_agenda(
     t = translator(language)
     report = status.report
     welcome = status.long_unmet or status.new_hire
-    resources = web_link(policy.support_url) if support_matters(status) else None
+    support = support_matters(status)
+    resources = web_link(policy.support_url) if support else None
     used = set(taken)
     blocks = []
-    for kind in block_kinds(report.email, week, support=support_matters(status)):
+    for kind in block_kinds(report.email, week, support=support):
         bank = GETTING_TO_KNOW_YOU if kind is BlockKind.CHECK_IN and welcome else QUESTIONS[kind]
         rotation = "getting_to_know_you" if bank is GETTING_TO_KNOW_YOU else kind.value
-        question = pick_question(report.email, rotation, week, bank, frozenset(used))
+        question = pick_question(report.email, rotation, week, bank, used)
         used.add(question)
         title = _GETTING_TO_KNOW_YOU_TITLE if bank is GETTING_TO_KNOW_YOU else _TITLES[kind]
         link = resources if kind is BlockKind.SUPPORT else None
@@ -328,7 +330,7 @@ def block_kinds(email: str, week: str, *, support: bool) -> tuple[BlockKind, ...
 
 
 def pick_question(
-    email: str, rotation: str, week: str, bank: tuple[str, ...], taken: frozenset[str]
+    email: str, rotation: str, week: str, bank: tuple[str, ...], taken: AbstractSet[str]
 ) -> str:
     """This week's question of a bank for one report, avoiding ``taken`` where it can.
 
@@ -341,10 +343,15 @@ def pick_question(
     """
     ordinal = week_ordinal(week)
     half = bank[ordinal % 2 :: 2]
-    order = _permutation(f"{email.strip().lower()}\n{rotation}\n{ordinal % 2}", len(half))
-    start = (ordinal // 2) % len(half)
-    walk = [half[order[(start + step) % len(half)]] for step in range(len(half))]
-    return next((q for q in walk if q not in taken), walk[0])
+    size = len(half)
+    order = _permutation(f"{email.strip().lower()}\n{rotation}\n{ordinal % 2}", size)
+    start = (ordinal // 2) % size
+    # the walk stops at its first free question: mostly the first one
+    for step in range(size):
+        question = half[order[(start + step) % size]]
+        if question not in taken:
+            return question
+    return half[order[start]]
 
 
 def rotation_index(email: str, bank: str, week: str, size: int) -> int:

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from service.away import Away
@@ -131,20 +132,22 @@ def analyse(
     returning = returning or {}
     utc_now = now.astimezone(UTC)
     meetings = MeetingIndex(events) if index is None else index
-    scheduled = [meetings.scheduled(manager.email, r.email) for r in manager.reports]
+    span = _Span.of(utc_now, policy)
+    scheduled = [_dated(meetings.scheduled(manager.email, r.email)) for r in manager.reports]
     histories = [
-        _history(manager.email, r, s, now=utc_now, policy=policy)
+        _history(manager.email, r, s, span=span, policy=policy)
         for r, s in zip(manager.reports, scheduled, strict=True)
     ]
     statuses = tuple(
-        _away(_status(h, manager.email, s, now=utc_now, policy=policy, tz=tz), away, returning)
+        _away(_status(h, manager.email, s, span=span, tz=tz), away, returning)
         for h, s in zip(histories, scheduled, strict=True)
     )
+    weeks = _coverage_weeks(utc_now, tz)
+    coverage = tuple(_week_coverage(histories, w) for w in weeks)
     present = [h for h in histories if h.report.email not in away]
-    coverage = _coverage(histories, now=utc_now, tz=tz)
-    if coverage:  # this week counts only who is here; earlier weeks stay as they were
-        this_week = _coverage(present, now=utc_now, tz=tz)[-1]
-        coverage = (*coverage[:-1], this_week)
+    if coverage and len(present) < len(histories):
+        # this week counts only who is here; earlier weeks stay as they were
+        coverage = (*coverage[:-1], _week_coverage(present, weeks[-1]))
     return TeamAnalysis(
         manager=manager,
         now=now,
@@ -170,6 +173,41 @@ def _away(
     return status
 
 
+#: an event with its start as an instant (UTC), worked out once for every pass over it
+_Dated = tuple[datetime, Event]
+
+
+def _dated(events: Sequence[Event]) -> list[_Dated]:
+    """The events with their UTC starts, in the order given."""
+    return [(_utc(e.start), e) for e in events]
+
+
+@dataclass(frozen=True, slots=True)
+class _Span:
+    """The instants every report's status is measured against: the same for the whole team."""
+
+    #: the run's instant, in UTC
+    now: datetime
+    #: start of the lookback window
+    since: datetime
+    #: end of this week's horizon
+    horizon_end: datetime
+    #: end of the lookahead
+    lookahead_end: datetime
+    #: changed 1:1s from here on are reported
+    changes_since: datetime
+
+    @classmethod
+    def of(cls, now: datetime, policy: Policy) -> _Span:
+        return cls(
+            now=now,
+            since=now - timedelta(days=policy.lookback_days),
+            horizon_end=now + timedelta(days=policy.horizon_days),
+            lookahead_end=now + timedelta(days=policy.reach_days),
+            changes_since=now - CHANGES_SINCE,
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class _History:
     """One report's 1:1s that stand, as the status and the coverage trend both need them."""
@@ -182,27 +220,28 @@ class _History:
     next_upcoming: Event | None
     next_one: Event | None
 
+    @property
+    def cadence(self) -> timedelta:
+        return timedelta(days=self.cadence_days)
+
 
 def _history(
-    manager: str, report: Report, scheduled: Sequence[Event], *, now: datetime, policy: Policy
+    manager: str, report: Report, scheduled: Sequence[_Dated], *, span: _Span, policy: Policy
 ) -> _History:
     """``scheduled``: the events between manager and report (``MeetingIndex.scheduled``)."""
     ones = sorted(
-        ((_utc(e.start), e) for e in scheduled if stands(e, manager, report.email)),
+        ((start, e) for start, e in scheduled if stands(e, manager, report.email)),
         key=lambda pair: pair[0],
     )
-    since = now - timedelta(days=policy.lookback_days)
-    horizon_end = now + timedelta(days=policy.horizon_days)
-    lookahead_end = now + timedelta(days=policy.reach_days)
-    held = [(start, e) for start, e in ones if since <= start < now]
-    ahead = [(start, e) for start, e in ones if now <= start < lookahead_end]
+    held = [(start, e) for start, e in ones if span.since <= start < span.now]
+    ahead = [(start, e) for start, e in ones if span.now <= start < span.lookahead_end]
     cadence = report.cadence_days
     return _History(
         report=report,
         cadence_days=cadence if cadence is not None else policy.cadence_days,
         held=tuple(start for start, _ in held),
         last_held=held[-1][1] if held else None,
-        next_upcoming=ahead[0][1] if ahead and ahead[0][0] < horizon_end else None,
+        next_upcoming=ahead[0][1] if ahead and ahead[0][0] < span.horizon_end else None,
         next_one=ahead[0][1] if ahead else None,
     )
 
@@ -210,16 +249,14 @@ def _history(
 def _status(
     history: _History,
     manager: str,
-    scheduled: Sequence[Event],
+    scheduled: Sequence[_Dated],
     *,
-    now: datetime,
-    policy: Policy,
+    span: _Span,
     tz: ZoneInfo,
 ) -> ReportStatus:
-    report, last, upcoming = history.report, history.last_held, history.next_upcoming
-    late = last is None or now - _utc(last.start) > timedelta(days=history.cadence_days)
-    since = now - timedelta(days=policy.lookback_days)
-    until = now + timedelta(days=policy.horizon_days)
+    report, last, upcoming, now = history.report, history.last_held, history.next_upcoming, span.now
+    # ``held`` ends with the start of ``last``
+    late = last is None or now - history.held[-1] > history.cadence
     return ReportStatus(
         report=report,
         cadence_days=history.cadence_days,
@@ -228,9 +265,11 @@ def _status(
         overdue=late and upcoming is None,
         long_unmet=last is None,
         new_hire=_new_hire(report, today=now.astimezone(tz).date()),
-        changes=_changes(scheduled, manager, report.email, since=now - CHANGES_SINCE, until=until),
+        changes=_changes(
+            scheduled, manager, report.email, since=span.changes_since, until=span.horizon_end
+        ),
         cancelled_in_lookback=sum(
-            1 for e in scheduled if e.cancelled and since <= _utc(e.start) < now
+            1 for start, e in scheduled if e.cancelled and span.since <= start < now
         ),
         next_one=history.next_one.start if history.next_one else None,
     )
@@ -242,7 +281,7 @@ def _new_hire(report: Report, *, today: date) -> bool:
 
 
 def _changes(
-    scheduled: Sequence[Event], manager: str, report: str, *, since: datetime, until: datetime
+    scheduled: Sequence[_Dated], manager: str, report: str, *, since: datetime, until: datetime
 ) -> tuple[Change, ...]:
     """Scheduled 1:1s that were called off, declined or moved, oldest first."""
 
@@ -251,8 +290,8 @@ def _changes(
 
     found = (
         _change(e, manager, report)
-        for e in scheduled
-        if in_window(e.start) or in_window(e.original_start)
+        for start, e in scheduled
+        if since <= start < until or in_window(e.original_start)
     )
     return tuple(sorted((c for c in found if c is not None), key=lambda c: _utc(c.when)))
 
@@ -278,25 +317,41 @@ def _one_of(email: str | None, *people: str) -> str | None:
     return found if found in {p.lower() for p in people} else None
 
 
-def _coverage(
-    histories: Sequence[_History], *, now: datetime, tz: ZoneInfo
-) -> tuple[WeekCoverage, ...]:
-    """For each recent ISO week: how many reports had a 1:1 within their cadence at its end.
+@dataclass(frozen=True, slots=True)
+class _CoverageWeek:
+    """One ISO week of the coverage trend."""
 
-    A report counts from the week of their roster start date on: a new hire is
-    not missing from the weeks before they joined.
+    monday: date
+    sunday: date
+    #: where the week's count is taken: its end, or now for the current week
+    end: datetime
+
+
+@lru_cache(maxsize=256)
+def _coverage_weeks(now: datetime, tz: ZoneInfo) -> tuple[_CoverageWeek, ...]:
+    """The recent ISO weeks in ``tz``, oldest first, the current one last.
+
+    Cached: every manager of one zone in a run has the same weeks.
     """
     local_now = now.astimezone(tz)
     this_monday = local_now.date() - timedelta(days=local_now.weekday())
     weeks = []
     for back in range(COVERAGE_WEEKS - 1, -1, -1):
         monday = this_monday - timedelta(weeks=back)
-        sunday = monday + timedelta(days=6)
         end = min(local_instant(monday + timedelta(weeks=1), time(0), tz), now)
-        members = [h for h in histories if _joined_by(h.report, sunday)]
-        met = sum(1 for h in members if _met_by(h, end))
-        weeks.append(WeekCoverage(iso_week(monday), met, len(members)))
+        weeks.append(_CoverageWeek(monday, monday + timedelta(days=6), end))
     return tuple(weeks)
+
+
+def _week_coverage(histories: Sequence[_History], week: _CoverageWeek) -> WeekCoverage:
+    """How many reports had a 1:1 within their cadence at the week's end.
+
+    A report counts from the week of their roster start date on: a new hire is
+    not missing from the weeks before they joined.
+    """
+    members = [h for h in histories if _joined_by(h.report, week.sunday)]
+    met = sum(1 for h in members if _met_by(h, week.end))
+    return WeekCoverage(iso_week(week.monday), met, len(members))
 
 
 def _joined_by(report: Report, day: date) -> bool:
@@ -305,7 +360,7 @@ def _joined_by(report: Report, day: date) -> bool:
 
 def _met_by(history: _History, end: datetime) -> bool:
     """A 1:1 held in (end - cadence, end]; ``held`` is sorted, so one bisection finds it."""
-    since = end - timedelta(days=history.cadence_days)
+    since = end - history.cadence
     first_after = bisect_right(history.held, since)
     return first_after < len(history.held) and history.held[first_after] <= end
 

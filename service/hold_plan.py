@@ -28,7 +28,7 @@ from enum import StrEnum
 from service.cadence import ReportStatus
 from service.meetings import MeetingIndex
 from service.model import HoldKey, Interval, PlacedHold
-from service.slots import daily, first_slot, local_instant
+from service.slots import blocked_after, daily, first_free, local_instant, with_span
 from service.team_time import TeamTime
 from service.week import ManagerWeek
 
@@ -103,7 +103,9 @@ def plan_holds(
         if policy.quiet_hours
         else []
     )
-    booked: list[Interval] = list(team.busy)
+    mine = manager.windows(opens, week.horizon_end)
+    # the manager's busy time and quiet hours, merged once; each placed hold is joined in
+    booked = blocked_after([*team.busy, *quiet], after=opens)
     plans: list[HoldPlan] = []
     for status in overdue:
         email = status.report.email
@@ -115,24 +117,21 @@ def plan_holds(
             plans.append(HoldPlan(status, key, HoldAction.RESPECT_REMOVAL))
             continue
         person = team.reports[email]  # the team is built from the same roster entry
-        shared = _shared(
-            manager.windows(opens, week.horizon_end), person.windows(opens, week.horizon_end)
-        )
+        shared = _shared(mine, person.windows(opens, week.horizon_end))
         if not shared:
             plans.append(_unplaced(status, key, Unplaced.NO_SHARED_TIME))
             continue
-        blocked = [
-            *booked,
+        more = [
             *(team.report_busy.get(email) or ()),
-            *quiet,
             *_apart(ours, timedelta(minutes=policy.gap_minutes)),
             *_full_days(ours, policy.max_per_day, week),
         ]
-        slot = first_slot(shared, blocked, minutes=policy.hold_minutes, tz=week.tz, after=opens)
+        blocked = blocked_after([*booked, *more], after=opens) if more else booked
+        slot = first_free(shared, blocked, minutes=policy.hold_minutes, tz=week.tz)
         if slot is None:
             plans.append(_unplaced(status, key, Unplaced.FULLY_BOOKED))
             continue
-        booked.append(slot)
+        booked = with_span(booked, Interval(slot.start.astimezone(UTC), slot.end.astimezone(UTC)))
         ours.append(slot)
         plans.append(HoldPlan(status, key, HoldAction.PLACE, slot=slot))
     return tuple(plans)

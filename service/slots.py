@@ -8,7 +8,7 @@ a DST change; local time is only consulted to place working hours and the
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
@@ -47,8 +47,16 @@ def first_slot(
     Jumps from one busy interval's end to the next candidate, so the cost grows
     with the number of busy intervals, not with the minutes in the horizon.
     """
+    return first_free(
+        windows, blocked_after(busy, after=after.astimezone(UTC)), minutes=minutes, tz=tz
+    )
+
+
+def first_free(
+    windows: Iterable[Interval], blocked: Sequence[Interval], *, minutes: int, tz: ZoneInfo
+) -> Interval | None:
+    """:func:`first_slot` with the busy time already as :func:`blocked_after` gives it."""
     length = timedelta(minutes=minutes)
-    blocked = _blocked(busy, after=after.astimezone(UTC))
     index = 0
     for window in windows:
         start = next_boundary(window.start, tz)
@@ -129,12 +137,20 @@ def next_boundary(moment: datetime, tz: ZoneInfo) -> datetime:
     return candidate if _offset(candidate, tz) == changed else candidate + GRID
 
 
-def _blocked(busy: Iterable[Interval], *, after: datetime) -> list[Interval]:
+def blocked_after(busy: Iterable[Interval], *, after: datetime) -> list[Interval]:
     """Busy time that still matters, in UTC, merged and sorted."""
     spans = (
         b if _in_utc(b) else Interval(b.start.astimezone(UTC), b.end.astimezone(UTC)) for b in busy
     )
     return merge(s for s in spans if s.end > after and s.start <= s.end)
+
+
+def with_span(blocked: list[Interval], span: Interval) -> list[Interval]:
+    """``blocked`` (as :func:`blocked_after` gives it) with ``span`` (in UTC, ending after
+    ``after``) joined in: only the intervals it touches are merged again, not all of them."""
+    first = bisect_left(blocked, span.start, key=lambda b: b.end)
+    last = bisect_right(blocked, span.end, key=lambda b: b.start)
+    return [*blocked[:first], *merge([*blocked[first:last], span]), *blocked[last:]]
 
 
 def _in_utc(span: Interval) -> bool:

@@ -68,15 +68,26 @@ class Person:
             yield day
             day += timedelta(days=1)
 
-    def windows(self, start: datetime, end: datetime) -> list[Interval]:
+    def windows(self, start: datetime, end: datetime) -> tuple[Interval, ...]:
         """Working hours clipped to [start, end), oldest first, in UTC."""
-        start, end = start.astimezone(UTC), end.astimezone(UTC)
-        found = []
-        for day in self.days(start, end):
-            hours = self.day_hours(day)
-            if hours is not None and hours.start < end and start < hours.end:
-                found.append(Interval(max(hours.start, start), min(hours.end, end)))
-        return found
+        return _windows(
+            self.tz, self.working, self.country, start.astimezone(UTC), end.astimezone(UTC)
+        )
+
+
+@lru_cache(maxsize=1024)
+def _windows(
+    tz: ZoneInfo, working: WorkingTime, country: str | None, start: datetime, end: datetime
+) -> tuple[Interval, ...]:
+    """:meth:`Person.windows`, cached without the email: a team mostly shares its zone, hours
+    and country, and every manager of a run the same week's window."""
+    clock = Person("", tz, working, country)
+    found = []
+    for day in clock.days(start, end):
+        hours = clock.day_hours(day)
+        if hours is not None and hours.start < end and start < hours.end:
+            found.append(Interval(max(hours.start, start), min(hours.end, end)))
+    return tuple(found)
 
 
 def manager_person(

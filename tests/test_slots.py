@@ -10,7 +10,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from service.model import Interval, Policy
-from service.slots import find_slot, local_instant, next_boundary, working_windows
+from service.slots import (
+    blocked_after,
+    find_slot,
+    local_instant,
+    next_boundary,
+    with_span,
+    working_windows,
+)
 
 AMS = ZoneInfo("Europe/Amsterdam")
 NY = ZoneInfo("America/New_York")
@@ -509,3 +516,23 @@ class TestProperties:
         busy = data.draw(busy_lists(now))
         expected = brute_force_first(busy, now=now, policy=policy, tz=tz)
         assert instants(find_slot(busy, now=now, policy=policy, tz=tz)) == expected
+
+
+_BASE = datetime(2026, 11, 23, tzinfo=UTC)
+_spans = st.tuples(st.integers(0, 40), st.integers(0, 12)).map(
+    lambda p: Interval(_BASE + timedelta(minutes=15 * p[0]), _BASE + timedelta(minutes=15 * sum(p)))
+)
+
+
+class TestBlockedTime:
+    @given(busy=st.lists(_spans, max_size=12), added=_spans, after=st.integers(0, 20))
+    @settings(max_examples=300)
+    def test_joining_one_span_in_is_merging_it_with_the_rest(
+        self, busy: list[Interval], added: Interval, after: int
+    ) -> None:
+        """A placed hold joined into the merged busy time gives what merging all of it does."""
+        since = _BASE + timedelta(minutes=15 * after)
+        if added.end <= since:
+            return  # a hold always ends after the plan opens
+        blocked = blocked_after(busy, after=since)
+        assert with_span(blocked, added) == blocked_after([*busy, added], after=since)
