@@ -425,7 +425,8 @@ class TestChildStops:
             children = {c: cmdline(c) for c in children_of(held.process.pid)}
             runs = [c for c, line in children.items() if b"spawn_main" in line]
             assert held.child in runs
-            assert len(runs) == 2
+            # the other child may already have run its share and ended (or not yet started)
+            assert len(runs) <= 2
             held.process.send_signal(sent)
             stopped = held.finish()
         assert stopped.returncode == status, stopped.explain()
