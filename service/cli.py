@@ -157,7 +157,7 @@ async def _run(
     roster = await load_roster(settings)
     managers = _pick(roster.managers, manager_email, roster.source)
     heap.settle()  # the roster lives for the run: collections need not walk it
-    processes = 1 if manager_email else processes_wanted(settings, len(managers))
+    processes = processes_wanted(settings, len(managers))  # --manager: one, so one process
     with report.start(len(managers)):
         async for outcome in stream_spread(
             managers,
