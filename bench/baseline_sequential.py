@@ -7,9 +7,10 @@ client library: google-api-python-client (service account, domain-wide
 delegation, one subject per manager) or requests + msal (one app token). It
 reads the same ``KINDLY_`` variables as Kindly to find the endpoints. What it
 decides and writes is Kindly's pure core (analysis, slots, agenda, digest), so
-the comparison is about the I/O pattern only: list the events, read free/busy
-of the overdue reports, insert one hold each, send the digest; then the next
-manager. Prints one JSON line: managers, holds, digests, seconds.
+the comparison is about the I/O pattern only: list the events up to the
+lookahead (next 1:1s), read every report's free/busy (absences), insert one hold
+per overdue report, send the digest; then the next manager: the calls Kindly
+makes. Prints one JSON line: managers, holds, digests, seconds.
 """
 
 from __future__ import annotations
@@ -81,15 +82,16 @@ def run_one(
     week = iso_week(now.astimezone(tz))
     start, end = (
         now - timedelta(days=policy.lookback_days),
-        now + timedelta(days=policy.horizon_days),
+        now + timedelta(days=policy.reach_days),
     )
     events = list_events(manager, start, end, tz)
     analysis = analyse(manager, events, now=now, policy=policy, tz=tz)
     language = manager.language or "en"
     agendas = team_agendas(analysis, week=week, language=language, policy=policy)
     holds: dict[str, PlacedHold] = {}
+    reports = [r.email for r in manager.reports]
+    theirs = read_busy(manager, reports, now, end) if reports else {}
     if analysis.overdue:
-        theirs = read_busy(manager, [s.report.email for s in analysis.overdue], now, end)
         busy = busy_intervals(events, manager.email)
         for status in analysis.overdue:
             slot = find_slot(

@@ -54,8 +54,9 @@ def load_cases(org: Path, limit: int, *, now: datetime, policy: Policy) -> list[
     """The first ``limit`` managers of the organisation, calendars expanded once."""
     roster = load_roster_file(org / "roster.yaml")
     connector = IcsConnector(org / "calendars", org / "holds")
+    # the span a run reads (service/week.py): the lookback, and the lookahead after now
     start = now - timedelta(days=policy.lookback_days)
-    end = now + timedelta(days=policy.horizon_days)
+    end = now + timedelta(days=policy.reach_days)
 
     async def read(manager: Manager) -> Case:
         tz = ZoneInfo(manager.timezone or "UTC")

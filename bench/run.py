@@ -237,11 +237,12 @@ def lower_bound(
 ) -> dict[str, int]:
     """What a perfect client asks for the dry run's plan (what the real run has to do on a
     fresh emulator, failed managers included): one listing per manager-page, one free/busy
-    per manager with someone overdue; for the real run also one insert per hold and, for
-    Outlook, one send per digest (Google's digests go to the file outbox, not to Google)."""
+    per manager with reports (their absences are in every digest); for the real run also
+    one insert per hold and, for Outlook, one send per digest (Google's digests go to the
+    file outbox, not to Google)."""
     bound = {
         "listing": pages,
-        "free/busy": sum(1 for o in plan if o.get("overdue")),
+        "free/busy": sum(1 for o in plan if o.get("held")),
         "insert": 0,
         "send": 0,
     }

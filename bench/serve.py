@@ -400,8 +400,9 @@ def _managers(org: Path) -> Iterator[str]:
 
 
 def window(now: datetime, policy: Policy) -> tuple[datetime, datetime]:
-    """The span Kindly lists for one manager (pipeline: lookback before, horizon after)."""
-    return now - timedelta(days=policy.lookback_days), now + timedelta(days=policy.horizon_days)
+    """The span Kindly lists for one manager (service/week.py: the lookback before, the
+    lookahead after, where next 1:1s and returns from leave are seen)."""
+    return now - timedelta(days=policy.lookback_days), now + timedelta(days=policy.reach_days)
 
 
 def main(argv: list[str] | None = None) -> int:
