@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 import icalendar
@@ -57,28 +57,44 @@ GRAPH_PAGE = 100  # connectors.outlook.PAGE_SIZE
 UNLIMITED = 1 << 30
 #: parsed calendars kept for further listings of the same owner (free/busy, paging)
 PARSED_KEPT = 256
+#: unpacked listings kept: more than the managers Kindly's processes have in flight
+LISTINGS_KEPT = 512
 
 
-class ParsedFiles:
-    """The last few calendars parsed from ``.ics`` files, for further listings of the same owner."""
+K = TypeVar("K")
+V = TypeVar("V")
 
-    def __init__(self, kept: int = PARSED_KEPT) -> None:
-        self._kept = kept
-        self._parsed: OrderedDict[Path, icalendar.Calendar] = OrderedDict()
+
+class Recent(Generic[K, V]):
+    """The last few values made for their keys: what is asked again soon is made once.
+
+    Kindly reads each listing a page at a time and each report's calendar for several
+    answers, all within a few moments, so a small window of recent values saves the
+    emulator most of its parsing and unpacking while its memory stays flat.
+    """
+
+    def __init__(self, make: Callable[[K], V], kept: int = PARSED_KEPT) -> None:
+        self._make, self._kept = make, kept
+        self._values: OrderedDict[K, V] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, path: Path) -> icalendar.Calendar:
+    def get(self, key: K) -> V:
         with self._lock:
-            parsed = self._parsed.get(path)
-            if parsed is not None:
-                self._parsed.move_to_end(path)
-                return parsed
-        parsed = icalendar.Calendar.from_ical(path.read_bytes())
+            value = self._values.get(key)
+            if value is not None:
+                self._values.move_to_end(key)
+                return value
+        value = self._make(key)
         with self._lock:
-            self._parsed[path] = parsed
-            while len(self._parsed) > self._kept:
-                self._parsed.popitem(last=False)
-        return parsed
+            self._values[key] = value
+            while len(self._values) > self._kept:
+                self._values.popitem(last=False)
+        return value
+
+
+def parsed_files(kept: int = PARSED_KEPT) -> Recent[Path, icalendar.Calendar]:
+    """The last few calendars parsed from ``.ics`` files, for further listings of the same owner."""
+    return Recent(lambda path: icalendar.Calendar.from_ical(path.read_bytes()), kept)
 
 
 class _Inserted(dict[str, Resource]):
@@ -113,7 +129,7 @@ class BenchOrg(Org):
     #: events in each (owner, start, end) listing: the lower bound's pages come from these
     listed: dict[tuple[str, datetime, datetime], int] = field(default_factory=dict)
     _expanded: dict[tuple[str, datetime, datetime], bytes] = field(default_factory=dict)
-    _parsed: ParsedFiles = field(default_factory=ParsedFiles)
+    _parsed: Recent[Path, icalendar.Calendar] = field(default_factory=parsed_files)
 
     @classmethod
     def load(cls, folder: Path, *, admin: str | None = None, default_zone: str = "UTC") -> BenchOrg:
@@ -195,7 +211,12 @@ class BenchOrganisation(Organisation):
     #: ICS items in each (mailbox, start, end) listing: the lower bound's pages come from these
     listed: dict[tuple[str, datetime, datetime], int] = field(default_factory=dict)
     _kept: dict[tuple[str, datetime, datetime], bytes] = field(default_factory=dict)
-    _parsed: ParsedFiles = field(default_factory=ParsedFiles)
+    _parsed: Recent[Path, icalendar.Calendar] = field(default_factory=parsed_files)
+    #: listings unpacked lately: a manager's pages and free/busy come moments apart
+    _recent: Recent[tuple[str, datetime, datetime], list[Item]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._recent = Recent(self._listing, LISTINGS_KEPT)
 
     @classmethod
     def load(cls, folder: Path) -> BenchOrganisation:
@@ -217,17 +238,22 @@ class BenchOrganisation(Organisation):
         return None if path is None else self._parsed.get(path)
 
     def items(self, email: str, start: datetime, end: datetime) -> list[Item]:
+        """The listing's items, shared by the calls that ask for it soon after each other
+        (its pages, a free/busy): callers build their own lists and never change an Item."""
         key = (email, start, end)
-        with self._lock:
-            blob = self._kept.get(key)
-        if blob is None:
-            blob = _packed(self._expand(email, start, end))
-            with self._lock:
-                self._kept[key] = blob
-        found = _unpacked(blob)
+        found = self._recent.get(key)
         with self._lock:
             self.listed[key] = len(found)
         return found
+
+    def _listing(self, key: tuple[str, datetime, datetime]) -> list[Item]:
+        with self._lock:
+            blob = self._kept.get(key)
+        if blob is None:
+            blob = _packed(self._expand(*key))
+            with self._lock:
+                self._kept[key] = blob
+        return _unpacked(blob)
 
     def pages(self, managers: Iterable[str], window: tuple[datetime, datetime]) -> int:
         """Listing pages a perfect client needs: what each manager's calendarView held."""

@@ -124,10 +124,26 @@ class _Session(requests.Session):
         adapter = _TrustAdapter(ca_bundle, pool_connections=8, pool_maxsize=32)
         self.mount("https://", adapter)
         self.mount("http://", HTTPAdapter(pool_connections=8, pool_maxsize=32))
+        self._environment: dict[tuple[str, str], dict[str, Any]] = {}
 
     def request(self, *args: Any, **kwargs: Any) -> requests.Response:
         kwargs.setdefault("timeout", self.timeout)
         return super().request(*args, **kwargs)
+
+    def merge_environment_settings(
+        self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
+    ) -> dict[str, Any]:
+        """The proxies and CA bundle the environment names, read once per host: requests
+        scans the whole environment on every request (a tenth of a Graph call's CPU), and
+        a run's environment does not change. Calls that set any of these go the long way."""
+        if proxies or any(value is not None for value in (stream, verify, cert)):
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
+        origin = urlsplit(str(url))[:2]
+        found = self._environment.get(origin)
+        if found is None:
+            found = super().merge_environment_settings(url, {}, None, None, None)
+            self._environment[origin] = found
+        return {**found, "proxies": dict(found["proxies"])}
 
 
 def _first_line(text: object) -> str:

@@ -8,7 +8,9 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+import requests
 
+from connectors.graph_http import _Session
 from connectors.outlook import OutlookConnector, from_settings
 from service.errors import AuthFailed, ConnectorError, ProviderUnavailable, RateLimited
 from service.model import HoldKey, HoldRequest, Response, ShowAs, Status
@@ -337,3 +339,43 @@ class TestSignIn:
         outlook = from_settings(settings)
         assert await outlook.timezone("olaf@example.com") == ZoneInfo("America/New_York")
         await outlook.aclose()
+
+
+class TestEnvironment:
+    """The HTTP session reads proxies and CA bundle from the environment once per host,
+    and finds what requests itself would (admins behind a proxy depend on it)."""
+
+    @pytest.mark.parametrize(
+        "environment",
+        [
+            {},
+            {"HTTPS_PROXY": "http://proxy.example:3128"},
+            {"HTTPS_PROXY": "http://proxy.example:3128", "NO_PROXY": "graph.example"},
+            {"REQUESTS_CA_BUNDLE": "/etc/kindly/company-ca.pem"},
+        ],
+    )
+    def test_same_as_requests(
+        self, environment: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        for name in ("HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy", "REQUESTS_CA_BUNDLE"):
+            monkeypatch.delenv(name, raising=False)
+        for name, value in environment.items():
+            monkeypatch.setenv(name, value)
+        ours, theirs = _Session(5.0, None), requests.Session()
+        for url in (
+            "https://graph.example/v1.0/users/maria/calendarView?$top=100",
+            "https://graph.example/v1.0/$batch",
+            "https://login.example/tenant/oauth2/v2.0/token",
+        ):
+            expected = theirs.merge_environment_settings(url, {}, None, None, None)
+            assert ours.merge_environment_settings(url, {}, None, None, None) == expected
+            assert ours.merge_environment_settings(url, {}, None, None, None) == expected
+
+    def test_explicit_settings_go_the_long_way(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+        session = _Session(5.0, None)
+        url = "https://graph.example/v1.0/$batch"
+        mine = {"https": "http://other.example:8080"}
+        merged = session.merge_environment_settings(url, mine, None, False, None)
+        assert merged["proxies"]["https"] == "http://other.example:8080"
+        assert merged["verify"] is False

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -14,6 +15,7 @@ from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 _SAMPLES = tuple(datetime(2026, 1, 1, 12, tzinfo=UTC) + timedelta(days=7 * i) for i in range(53))
 
 
+@lru_cache(maxsize=256)
 def zone(name: str) -> ZoneInfo:
     """An IANA zone for an IANA or Windows name (Graph accepts both); KeyError if neither."""
     for candidate in (name, WINDOWS_TO_OLSON.get(name)):
@@ -55,8 +57,7 @@ def windows_name(iana: str) -> str:
 
 def format_local(moment: datetime, tz: ZoneInfo) -> str:
     """``2026-11-16T09:00:00.0000000``: wall time in ``tz``, seven fractional digits."""
-    local = moment.astimezone(tz)
-    return local.strftime("%Y-%m-%dT%H:%M:%S.") + f"{local.microsecond:06d}0"
+    return moment.astimezone(tz).replace(tzinfo=None).isoformat(timespec="microseconds") + "0"
 
 
 def date_time_time_zone(moment: datetime, tz_name: str) -> dict[str, str]:
@@ -66,7 +67,7 @@ def date_time_time_zone(moment: datetime, tz_name: str) -> dict[str, str]:
 
 def format_offset(moment: datetime) -> str:
     """A Graph DateTimeOffset in UTC, as ``originalStart`` carries it."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
 
 
 def parse_local(value: dict[str, Any]) -> datetime:
