@@ -21,7 +21,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -54,6 +54,7 @@ from service.model import (
 from service.recap import agreed_expectations
 from service.roster import load_roster_file
 from service.slots import find_slot
+from service.week import ManagerWeek
 
 SCOPES = [
     "https://www.googleapis.com/auth/calendar.readonly",
@@ -80,17 +81,16 @@ def run_one(
     """One manager, start to end; returns the number of holds placed."""
     tz = ZoneInfo(manager.timezone or "UTC")
     week = iso_week(now.astimezone(tz))
-    start, end = (
-        now - timedelta(days=policy.lookback_days),
-        now + timedelta(days=policy.reach_days),
-    )
-    events = list_events(manager, start, end, tz)
+    # the windows Kindly reads (service/week.py), so both make the same calls
+    span = ManagerWeek.of(manager, now=now, tz=tz, policy=policy, default_language="en")
+    end = span.lookahead_end
+    events = list_events(manager, span.lookback_start, end, tz)
     analysis = analyse(manager, events, now=now, policy=policy, tz=tz)
     language = manager.language or "en"
     agendas = team_agendas(analysis, week=week, language=language, policy=policy)
     holds: dict[str, PlacedHold] = {}
     reports = [r.email for r in manager.reports]
-    theirs = read_busy(manager, reports, now, end) if reports else {}
+    theirs = read_busy(manager, reports, span.free_busy_start, end) if reports else {}
     if analysis.overdue:
         busy = busy_intervals(events, manager.email)
         for status in analysis.overdue:

@@ -40,6 +40,8 @@ from tests.emulators.google.org import _expand as expand_ics
 from tests.emulators.google.org import _overlaps as overlaps
 from tests.emulators.graph import GraphEmulator, make_certificate
 from tests.emulators.graph import limits as graph_limits
+from tests.emulators.graph.graph import Call, GraphApi, classify
+from tests.emulators.graph.identity import Reply
 from tests.emulators.graph.org import (
     Attendee,
     Item,
@@ -59,6 +61,9 @@ UNLIMITED = 1 << 30
 PARSED_KEPT = 256
 #: unpacked listings kept: more than the managers Kindly's processes have in flight
 LISTINGS_KEPT = 512
+#: Graph reads whose answers are kept, and how many compressed bytes of them at most
+KEPT_KINDS = frozenset({"calendarView", "getSchedule"})
+KEPT_BYTES = 1 << 30
 
 
 K = TypeVar("K")
@@ -384,6 +389,7 @@ class GraphServed:
             page_size=GRAPH_PAGE,
             mailbox_concurrency=4 if published else UNLIMITED,
             mailboxes=(SENDER,),
+            api=KeptReads,
         )
         self.emulator.latency = args.latency
         self.limits = graph_limits.PublishedLimits()
@@ -415,6 +421,71 @@ class GraphServed:
         self._since, self._violations = len(self.emulator.log), self.limits.counters.violations
         with self.emulator.recorder.lock:
             self.emulator.recorder.peak.clear()
+
+
+class KeptReads(GraphApi):
+    """The Graph API keeping its answers to reads (calendarView, getSchedule) until a
+    mailbox they show changes, so that the emulator is not the bench's bottleneck.
+
+    The bench runs Kindly's dry run, then its real run, on one emulator: the real run reads
+    what the dry run read, and Graph's own servers would not be on the machine under test.
+    The answers stay byte for byte those of :class:`GraphApi`: the key is everything an
+    answer depends on (the request, the time-zone preference, the app's roles) and the
+    writes so far to every mailbox shown. Kept compressed, the oldest dropped past a size.
+    """
+
+    def __init__(self, org: Organisation, *, page_size: int) -> None:
+        super().__init__(org, page_size=page_size)
+        self._answers: OrderedDict[tuple[Any, ...], tuple[int, bytes, dict[str, str]]]
+        self._answers = OrderedDict()
+        self._size = 0
+        #: writes so far per mailbox (events created: the only writes that change a read)
+        self._writes: Counter[str] = Counter()
+
+    def handle(self, call: Call) -> Reply:
+        kind, key = classify(call.method, call.path)
+        if kind not in KEPT_KINDS or key is None:
+            reply = super().handle(call)
+            if call.method != "GET" and key is not None and reply.status < 300:
+                user = self.org.user(key)
+                with self.lock:
+                    self._writes[user.email if user else key.lower()] += 1
+            return reply
+        shown = self._shown(kind, key, call.body)
+        with self.lock:
+            writes = tuple(self._writes[email] for email in shown)
+        wanted = (call.method, call.path, tuple(sorted(call.query.items())), call.body)
+        wanted += (call.headers.get("prefer", ""), call.roles, shown, writes)
+        with self.lock:
+            kept = self._answers.get(wanted)
+            if kept is not None:
+                self._answers.move_to_end(wanted)
+        if kept is not None:
+            status, body, headers = kept
+            return Reply(status, zlib.decompress(body), dict(headers))
+        reply = super().handle(call)
+        if reply.status == 200:
+            self._keep(wanted, reply)
+        return reply
+
+    def _shown(self, kind: str, key: str, body: bytes) -> tuple[str, ...]:
+        """The mailboxes whose events the answer shows: the owner's, or each schedule's."""
+        if kind == "calendarView":
+            user = self.org.user(key)
+            return (user.email if user else key.lower(),)
+        try:
+            return tuple(str(s).lower() for s in json.loads(body)["schedules"])
+        except (ValueError, KeyError, TypeError):
+            return ()
+
+    def _keep(self, wanted: tuple[Any, ...], reply: Reply) -> None:
+        packed = zlib.compress(reply.body, 1)
+        with self.lock:
+            self._answers[wanted] = (reply.status, packed, dict(reply.headers))
+            self._size += len(packed)
+            while self._size > KEPT_BYTES and self._answers:
+                _, (_, dropped, _) = self._answers.popitem(last=False)
+                self._size -= len(dropped)
 
 
 def _managers(org: Path) -> Iterator[str]:

@@ -45,6 +45,7 @@ class GraphEmulator:
         mailbox_concurrency: int = 4,
         concurrency_retry_after: str = "1",
         mailboxes: Sequence[str] = (),
+        api: type[GraphApi] = GraphApi,
     ) -> None:
         self.org = org if isinstance(org, Organisation) else load_organisation(org)
         for address in mailboxes:
@@ -53,7 +54,7 @@ class GraphEmulator:
             self.org.users.setdefault(email, User(user_id(email), email, email.split("@")[0]))
         self.app = app or AppRegistration()
         self.identity = Identity(self.app)
-        self.api = GraphApi(self.org, page_size=page_size)
+        self.api = api(self.org, page_size=page_size)
         self.recorder = Recorder()
         self.faults: list[Fault] = []
         #: seconds every Graph request takes (keeps requests in flight so concurrency shows)
