@@ -45,6 +45,7 @@ from service.model import (
     Policy,
     Report,
     Response,
+    ShowAs,
     Status,
 )
 from service.recap import Recap, agreed_expectations, agreed_for_team, parse_agreed
@@ -214,6 +215,15 @@ class TestDates:
         assert t.time(moment, zone) == format_time(local, "short", locale=language)
 
 
+def plain_blocks(event: Event, person: str) -> bool:
+    """``blocks_time`` as first written, on the event's own ``response_of``."""
+    return (
+        not event.cancelled
+        and event.show_as is not ShowAs.FREE
+        and event.response_of(person) is not Response.DECLINED
+    )
+
+
 class TestBusy:
     """Busy time merges as the interval-by-interval definition does."""
 
@@ -235,10 +245,16 @@ class TestBusy:
             [
                 Interval(e.start.astimezone(UTC), e.end.astimezone(UTC))
                 for e in events
-                if blocks_time(e, MARIA)
+                if plain_blocks(e, MARIA)
             ]
         )
         assert busy_intervals(events, MARIA) == expected
+
+    @quick
+    @given(events, st.sampled_from(tuple(ShowAs)), st.sampled_from(SPELLINGS))
+    def test_blocks_time(self, event: Event, show_as: ShowAs, person: str) -> None:
+        event = replace(event, show_as=show_as)
+        assert blocks_time(event, person) == plain_blocks(event, person)
 
     @quick
     @given(st.lists(st.tuples(starts, st.integers(0, 600)), max_size=20))
@@ -249,6 +265,16 @@ class TestBusy:
         assert [(i.start.tzinfo, i.end.tzinfo) for i in merged] == [
             (i.start.tzinfo, i.end.tzinfo) for i in self.joined(intervals)
         ]
+
+    @quick
+    @given(st.lists(st.tuples(starts, st.integers(-60, 600)), max_size=20))
+    def test_merge_again(self, spans: list[tuple[datetime, int]]) -> None:
+        """Merged busy time, merged again (the fast path), and from an iterator."""
+        intervals = [Interval(s, s + timedelta(minutes=m)) for s, m in spans]
+        once = merge(intervals)
+        for again in (merge(once), merge(iter(once)), merge(tuple(once))):
+            assert again == self.joined(once) == once
+        assert merge(iter(intervals)) == self.joined(intervals)
 
 
 class TestLocalInstant:
