@@ -116,6 +116,8 @@ class GlanceRow:
     #: "ok", "soon" or "due": the bar's colour
     tone: str
     kind: State = State.ON_TRACK
+    #: ``next_one`` as the digest words it ("Next: …"); empty when ``next_one`` is
+    next_line: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +146,9 @@ class ReportSection:
     recap: Recap
     #: the link of this week's hold, when there is one and the provider gives it
     hold_link: str | None = None
+    #: last time's agreements as the digest asks about them ("Done? …"), the report's first,
+    #: then the manager's own
+    follow_ups: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,14 +312,16 @@ class _View:
         t = self.t
         percent = self._cadence_percent(status)
         state = state_of(status, cadence_percent=percent)
+        next_one = self._next_one(status)
         return GlanceRow(
             name=untrusted(status.report.name),
             state=self.status_line(status, state),
-            next_one=self._next_one(status),
+            next_one=next_one,
             cadence=_cadence(status.cadence_days, t),
             bar_percent=percent,
             tone=_TONES[state],
             kind=state,
+            next_line=t.gettext("Next: %(when)s") % {"when": next_one} if next_one else "",
         )
 
     def status_line(self, status: ReportStatus, state: State) -> str:
@@ -359,16 +366,23 @@ class _View:
     def section(
         self, status: ReportStatus, agreed: tuple[str, ...], goals: tuple[str, ...]
     ) -> ReportSection:
+        t = self.t
         percent = self._cadence_percent(status)
+        followed = recap(status.report, agreed, goals=goals, manager=self.manager)
+        theirs, yours = t.gettext("Done? %(item)s"), t.gettext("Your part, done? %(item)s")
         return ReportSection(
             name=untrusted(status.report.name),
             state=self.status_line(status, state_of(status, cadence_percent=percent)),
             agenda=self.agendas.get(status.report.email) if shows_agenda(status) else None,
-            recap=recap(status.report, agreed, goals=goals, manager=self.manager),
+            recap=followed,
             hold_link=(
                 web_link(self.holds[status.report.email].link)
                 if status.report.email in self.holds
                 else None
+            ),
+            follow_ups=(
+                *(theirs % {"item": item} for item in followed.agreed),
+                *(yours % {"item": item} for item in followed.yours),
             ),
         )
 

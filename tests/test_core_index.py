@@ -326,6 +326,7 @@ def digests(draw: st.DrawFn) -> Digest:
             row,
             name=draw(texts),
             next_one=draw(texts),
+            next_line=draw(texts),
             state=draw(texts),
             tone=draw(st.sampled_from(("ok", "soon", "due"))),
             bar_percent=draw(st.integers(0, 100)),
@@ -344,6 +345,7 @@ def digests(draw: st.DrawFn) -> Digest:
                 tuple(draw(st.lists(texts, max_size=2))),
                 tuple(draw(st.lists(texts, max_size=2))),
             ),
+            follow_ups=tuple(draw(st.lists(texts, max_size=3))),
         )
         for s in base.sections
     )
