@@ -45,11 +45,22 @@ def _merged_already(intervals: Sequence[Interval]) -> bool:
     return all(earlier.start <= earlier.end < later.start for earlier, later in pairwise(intervals))
 
 
-def busy_intervals(events: Iterable[Event], person: str) -> list[Interval]:
+def busy_intervals(
+    events: Iterable[Event], person: str, *, since: datetime | None = None
+) -> list[Interval]:
     """The person's busy time, merged and sorted, in UTC (wall-clock order breaks
-    in the hour repeated when clocks go back)."""
+    in the hour repeated when clocks go back).
+
+    ``since``: only the events that end after it count, when nothing earlier matters
+    (a hold is placed, and absence judged, from now on): most of a calendar read from
+    weeks back is then never converted, sorted or merged.
+    """
     person = person.lower()
-    spans = [(e.start.astimezone(UTC), e.end.astimezone(UTC)) for e in events if _blocks(e, person)]
+    spans = [
+        (e.start.astimezone(UTC), e.end.astimezone(UTC))
+        for e in events
+        if (since is None or e.end > since) and _blocks(e, person)
+    ]
     spans.sort()
     return _joined(spans)
 
