@@ -51,16 +51,19 @@ def busy_intervals(
     """The person's busy time, merged and sorted, in UTC (wall-clock order breaks
     in the hour repeated when clocks go back).
 
-    ``since``: only the events that end after it count, when nothing earlier matters
+    ``since`` (UTC): only the events that end after it count, when nothing earlier matters
     (a hold is placed, and absence judged, from now on): most of a calendar read from
     weeks back is then never converted, sorted or merged.
     """
     person = person.lower()
-    spans = [
-        (e.start.astimezone(UTC), e.end.astimezone(UTC))
-        for e in events
-        if (since is None or e.end > since) and _blocks(e, person)
-    ]
+    spans = []
+    for event in events:
+        if _blocks(event, person):
+            # compared as UTC instants: an aware comparison across zones costs several
+            # offset look-ups, a conversion one
+            end = event.end.astimezone(UTC)
+            if since is None or end > since:
+                spans.append((event.start.astimezone(UTC), end))
     spans.sort()
     return _joined(spans)
 
