@@ -208,6 +208,7 @@ def build_digest(
     manager = analysis.manager
     view = _View(analysis, t, policy, holds, agendas)
     goals = goals or {}
+    glance = tuple(view.glance(s) for s in analysis.reports)
     return Digest(
         language=language,
         manager=manager.email,
@@ -216,22 +217,14 @@ def build_digest(
         greeting=t.gettext("Hi %(name)s,") % {"name": first_name(manager.name)},
         intro=_intro(analysis, t),
         time_notes=_time_notes(analysis, week_notes or WeekNotes(), view, t),
-        glance=tuple(view.glance(s) for s in analysis.reports),
+        glance=glance,
         coverage=tuple(_column(c, t) for c in analysis.coverage),
         trend=_trend(analysis.coverage, t),
         changes=tuple(view.change(c) for c in _changes_in_order(analysis.reports)),
         change_notes=tuple(
             note for note in (view.cancellations(s) for s in analysis.reports) if note
         ),
-        sections=tuple(
-            section
-            for section in (
-                view.section(s, agreed.get(s.report.email, ()), goals.get(s.report.email, ()))
-                for s in _in_digest_order(analysis.reports)
-                if not s.away  # nobody on leave is asked about: their status says it all
-            )
-            if section.agenda is not None or section.recap.to_follow_up
-        ),
+        sections=_sections(view, analysis.reports, glance, agreed, goals),
         how_to=t.gettext(
             "How to use this: the person first, then let them lead; agree what good looks "
             "like, praise something specific, ask what you could do better, and own any 1:1 "
@@ -276,16 +269,40 @@ def _support_note(policy: Policy, t: Translator) -> str:
     )
 
 
-def _in_digest_order(statuses: tuple[ReportStatus, ...]) -> list[ReportStatus]:
-    """Time for a 1:1 first (roster order), then upcoming ones by date, then the rest."""
-    due = [s for s in statuses if s.overdue]
+def _sections(
+    view: _View,
+    statuses: tuple[ReportStatus, ...],
+    glance: tuple[GlanceRow, ...],
+    agreed: Mapping[str, tuple[str, ...]],
+    goals: Mapping[str, tuple[str, ...]],
+) -> tuple[ReportSection, ...]:
+    """The sections of those with an agenda or something to follow up, in digest order; each
+    says the status line of its row at a glance (``glance``, in roster order)."""
+    found = []
+    for position in _in_digest_order(statuses):
+        status = statuses[position]
+        if status.away:
+            continue  # nobody on leave is asked about: their status says it all
+        email = status.report.email
+        section = view.section(
+            status, glance[position].state, agreed.get(email, ()), goals.get(email, ())
+        )
+        if section.agenda is not None or section.recap.to_follow_up:
+            found.append(section)
+    return tuple(found)
+
+
+def _in_digest_order(statuses: tuple[ReportStatus, ...]) -> list[int]:
+    """Positions (roster order) of the reports as the digest lists them: time for a 1:1 first
+    (roster order), then upcoming ones by date, then the rest."""
+    due = [index for index, s in enumerate(statuses) if s.overdue]
     upcoming = sorted(
-        (s.next_upcoming.astimezone(UTC), index, s)
+        (s.next_upcoming.astimezone(UTC), index)
         for index, s in enumerate(statuses)
         if not s.overdue and s.next_upcoming is not None
     )
-    rest = [s for s in statuses if not s.overdue and s.next_upcoming is None]
-    return [*due, *(s for _, _, s in upcoming), *rest]
+    rest = [index for index, s in enumerate(statuses) if not s.overdue and s.next_upcoming is None]
+    return [*due, *(index for _, index in upcoming), *rest]
 
 
 class _View:
@@ -364,15 +381,15 @@ class _View:
         return "" if status.away else t.gettext("not planned yet")
 
     def section(
-        self, status: ReportStatus, agreed: tuple[str, ...], goals: tuple[str, ...]
+        self, status: ReportStatus, state: str, agreed: tuple[str, ...], goals: tuple[str, ...]
     ) -> ReportSection:
+        """``state``: the report's status line, as their row at a glance says it."""
         t = self.t
-        percent = self._cadence_percent(status)
         followed = recap(status.report, agreed, goals=goals, manager=self.manager)
         theirs, yours = t.gettext("Done? %(item)s"), t.gettext("Your part, done? %(item)s")
         return ReportSection(
             name=untrusted(status.report.name),
-            state=self.status_line(status, state_of(status, cadence_percent=percent)),
+            state=state,
             agenda=self.agendas.get(status.report.email) if shows_agenda(status) else None,
             recap=followed,
             hold_link=(
