@@ -37,7 +37,7 @@ from service.digest import (
 from service.errors import RosterError
 from service.hold_plan import plan_holds
 from service.i18n import SUPPORTED_LANGUAGES, environment, translations, translator
-from service.meetings import MeetingIndex, between, is_hold_for, is_one_on_one
+from service.meetings import MeetingIndex, between, is_hold_for, is_one_on_one, two_at_most
 from service.model import (
     Attendee,
     Event,
@@ -158,6 +158,12 @@ class TestMeetingIndex:
         assert list(index.holds_for(manager, report)) == [
             e for e in events if is_hold_for(e, manager, report)
         ]
+
+    @quick
+    @given(events)
+    def test_two_at_most(self, event: Event) -> None:
+        people = event.people()
+        assert two_at_most(event) == (people if len(people) <= 2 else None)
 
     def test_given_order_across_answers(self) -> None:
         first, second = (
