@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from itertools import pairwise
 
-from service.model import Event, Interval, Response, ShowAs
+from service.model import Event, Interval, Response, ShowAs, Status
 
 
 def blocks_time(event: Event, person: str) -> bool:
@@ -14,28 +15,57 @@ def blocks_time(event: Event, person: str) -> bool:
     An all-day event arrives spanning whole days from midnight, so a busy or
     out-of-office all-day event blocks those days entirely.
     """
-    return (
-        not event.cancelled
-        and event.show_as is not ShowAs.FREE
-        and event.response_of(person) is not Response.DECLINED
-    )
+    return _blocks(event, person.lower())
+
+
+def _blocks(event: Event, person: str) -> bool:
+    """:func:`blocks_time` for a lower-case ``person``: a calendar asks it for every event,
+    always about the same person. Only an attendee's answer can be a decline
+    (``Event.response_of``), and the first entry for the person is their answer."""
+    if event.status is Status.CANCELLED or event.show_as is ShowAs.FREE:
+        return False
+    for attendee in event.attendees:
+        if attendee.email == person:
+            return attendee.response is not Response.DECLINED
+    return True
 
 
 def merge(intervals: Iterable[Interval]) -> list[Interval]:
     """Sorted, with overlapping and touching intervals joined."""
-    return _joined(sorted((i.start, i.end) for i in intervals))
+    given = intervals if isinstance(intervals, list | tuple) else list(intervals)
+    if _merged_already(given):
+        return list(given)
+    return _joined(sorted((i.start, i.end) for i in given))
 
 
-def busy_intervals(events: Iterable[Event], person: str) -> list[Interval]:
+def _merged_already(intervals: Sequence[Interval]) -> bool:
+    """Each interval ends before the next starts (and starts no later than it ends): merging
+    changes nothing. Busy time is mostly merged again where it was merged before
+    (``away``, ``slots``); checking costs less than sorting it and building it anew."""
+    return all(earlier.start <= earlier.end < later.start for earlier, later in pairwise(intervals))
+
+
+def busy_intervals(
+    events: Iterable[Event], person: str, *, since: datetime | None = None
+) -> list[Interval]:
     """The person's busy time, merged and sorted, in UTC (wall-clock order breaks
-    in the hour repeated when clocks go back)."""
-    return _joined(
-        sorted(
-            (e.start.astimezone(UTC), e.end.astimezone(UTC))
-            for e in events
-            if blocks_time(e, person)
-        )
-    )
+    in the hour repeated when clocks go back).
+
+    ``since`` (UTC): only the events that end after it count, when nothing earlier matters
+    (a hold is placed, and absence judged, from now on): most of a calendar read from
+    weeks back is then never converted, sorted or merged.
+    """
+    person = person.lower()
+    spans = []
+    for event in events:
+        if _blocks(event, person):
+            # compared as UTC instants: an aware comparison across zones costs several
+            # offset look-ups, a conversion one
+            end = event.end.astimezone(UTC)
+            if since is None or end > since:
+                spans.append((event.start.astimezone(UTC), end))
+    spans.sort()
+    return _joined(spans)
 
 
 def _joined(spans: list[tuple[datetime, datetime]]) -> list[Interval]:

@@ -138,8 +138,9 @@ def analyse(
         _history(manager.email, r, s, span=span, policy=policy)
         for r, s in zip(manager.reports, scheduled, strict=True)
     ]
+    today = utc_now.astimezone(tz).date()
     statuses = tuple(
-        _away(_status(h, manager.email, s, span=span, tz=tz), away, returning)
+        _away(_status(h, manager.email, s, span=span, today=today), away, returning)
         for h, s in zip(histories, scheduled, strict=True)
     )
     weeks = _coverage_weeks(utc_now, tz)
@@ -214,15 +215,13 @@ class _History:
 
     report: Report
     cadence_days: int
+    #: ``cadence_days`` as a span, built once: the coverage trend measures with it every week
+    cadence: timedelta
     #: starts (UTC) of the 1:1s held within the lookback window, oldest first
     held: tuple[datetime, ...]
     last_held: Event | None
     next_upcoming: Event | None
     next_one: Event | None
-
-    @property
-    def cadence(self) -> timedelta:
-        return timedelta(days=self.cadence_days)
 
 
 def _history(
@@ -235,10 +234,11 @@ def _history(
     )
     held = [(start, e) for start, e in ones if span.since <= start < span.now]
     ahead = [(start, e) for start, e in ones if span.now <= start < span.lookahead_end]
-    cadence = report.cadence_days
+    days = report.cadence_days if report.cadence_days is not None else policy.cadence_days
     return _History(
         report=report,
-        cadence_days=cadence if cadence is not None else policy.cadence_days,
+        cadence_days=days,
+        cadence=timedelta(days=days),
         held=tuple(start for start, _ in held),
         last_held=held[-1][1] if held else None,
         next_upcoming=ahead[0][1] if ahead and ahead[0][0] < span.horizon_end else None,
@@ -252,7 +252,7 @@ def _status(
     scheduled: Sequence[_Dated],
     *,
     span: _Span,
-    tz: ZoneInfo,
+    today: date,
 ) -> ReportStatus:
     report, last, upcoming, now = history.report, history.last_held, history.next_upcoming, span.now
     # ``held`` ends with the start of ``last``
@@ -264,7 +264,7 @@ def _status(
         next_upcoming=upcoming.start if upcoming else None,
         overdue=late and upcoming is None,
         long_unmet=last is None,
-        new_hire=_new_hire(report, today=now.astimezone(tz).date()),
+        new_hire=_new_hire(report, today=today),
         changes=_changes(
             scheduled, manager, report.email, since=span.changes_since, until=span.horizon_end
         ),
@@ -325,6 +325,8 @@ class _CoverageWeek:
     sunday: date
     #: where the week's count is taken: its end, or now for the current week
     end: datetime
+    #: the ISO week, e.g. ``2026-W48``
+    name: str
 
 
 @lru_cache(maxsize=256)
@@ -339,7 +341,7 @@ def _coverage_weeks(now: datetime, tz: ZoneInfo) -> tuple[_CoverageWeek, ...]:
     for back in range(COVERAGE_WEEKS - 1, -1, -1):
         monday = this_monday - timedelta(weeks=back)
         end = min(local_instant(monday + timedelta(weeks=1), time(0), tz), now)
-        weeks.append(_CoverageWeek(monday, monday + timedelta(days=6), end))
+        weeks.append(_CoverageWeek(monday, monday + timedelta(days=6), end, iso_week(monday)))
     return tuple(weeks)
 
 
@@ -351,7 +353,7 @@ def _week_coverage(histories: Sequence[_History], week: _CoverageWeek) -> WeekCo
     """
     members = [h for h in histories if _joined_by(h.report, week.sunday)]
     met = sum(1 for h in members if _met_by(h, week.end))
-    return WeekCoverage(iso_week(week.monday), met, len(members))
+    return WeekCoverage(week.name, met, len(members))
 
 
 def _joined_by(report: Report, day: date) -> bool:

@@ -116,6 +116,8 @@ class GlanceRow:
     #: "ok", "soon" or "due": the bar's colour
     tone: str
     kind: State = State.ON_TRACK
+    #: ``next_one`` as the digest words it ("Next: …"); empty when ``next_one`` is
+    next_line: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +146,9 @@ class ReportSection:
     recap: Recap
     #: the link of this week's hold, when there is one and the provider gives it
     hold_link: str | None = None
+    #: last time's agreements as the digest asks about them ("Done? …"), the report's first,
+    #: then the manager's own
+    follow_ups: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +208,7 @@ def build_digest(
     manager = analysis.manager
     view = _View(analysis, t, policy, holds, agendas)
     goals = goals or {}
+    glance = tuple(view.glance(s) for s in analysis.reports)
     return Digest(
         language=language,
         manager=manager.email,
@@ -211,22 +217,14 @@ def build_digest(
         greeting=t.gettext("Hi %(name)s,") % {"name": first_name(manager.name)},
         intro=_intro(analysis, t),
         time_notes=_time_notes(analysis, week_notes or WeekNotes(), view, t),
-        glance=tuple(view.glance(s) for s in analysis.reports),
+        glance=glance,
         coverage=tuple(_column(c, t) for c in analysis.coverage),
         trend=_trend(analysis.coverage, t),
         changes=tuple(view.change(c) for c in _changes_in_order(analysis.reports)),
         change_notes=tuple(
             note for note in (view.cancellations(s) for s in analysis.reports) if note
         ),
-        sections=tuple(
-            section
-            for section in (
-                view.section(s, agreed.get(s.report.email, ()), goals.get(s.report.email, ()))
-                for s in _in_digest_order(analysis.reports)
-                if not s.away  # nobody on leave is asked about: their status says it all
-            )
-            if section.agenda is not None or section.recap.to_follow_up
-        ),
+        sections=_sections(view, analysis.reports, glance, agreed, goals),
         how_to=t.gettext(
             "How to use this: the person first, then let them lead; agree what good looks "
             "like, praise something specific, ask what you could do better, and own any 1:1 "
@@ -271,16 +269,40 @@ def _support_note(policy: Policy, t: Translator) -> str:
     )
 
 
-def _in_digest_order(statuses: tuple[ReportStatus, ...]) -> list[ReportStatus]:
-    """Time for a 1:1 first (roster order), then upcoming ones by date, then the rest."""
-    due = [s for s in statuses if s.overdue]
+def _sections(
+    view: _View,
+    statuses: tuple[ReportStatus, ...],
+    glance: tuple[GlanceRow, ...],
+    agreed: Mapping[str, tuple[str, ...]],
+    goals: Mapping[str, tuple[str, ...]],
+) -> tuple[ReportSection, ...]:
+    """The sections of those with an agenda or something to follow up, in digest order; each
+    says the status line of its row at a glance (``glance``, in roster order)."""
+    found = []
+    for position in _in_digest_order(statuses):
+        status = statuses[position]
+        if status.away:
+            continue  # nobody on leave is asked about: their status says it all
+        email = status.report.email
+        section = view.section(
+            status, glance[position].state, agreed.get(email, ()), goals.get(email, ())
+        )
+        if section.agenda is not None or section.recap.to_follow_up:
+            found.append(section)
+    return tuple(found)
+
+
+def _in_digest_order(statuses: tuple[ReportStatus, ...]) -> list[int]:
+    """Positions (roster order) of the reports as the digest lists them: time for a 1:1 first
+    (roster order), then upcoming ones by date, then the rest."""
+    due = [index for index, s in enumerate(statuses) if s.overdue]
     upcoming = sorted(
-        (s.next_upcoming.astimezone(UTC), index, s)
+        (s.next_upcoming.astimezone(UTC), index)
         for index, s in enumerate(statuses)
         if not s.overdue and s.next_upcoming is not None
     )
-    rest = [s for s in statuses if not s.overdue and s.next_upcoming is None]
-    return [*due, *(s for _, _, s in upcoming), *rest]
+    rest = [index for index, s in enumerate(statuses) if not s.overdue and s.next_upcoming is None]
+    return [*due, *(index for _, index in upcoming), *rest]
 
 
 class _View:
@@ -307,14 +329,16 @@ class _View:
         t = self.t
         percent = self._cadence_percent(status)
         state = state_of(status, cadence_percent=percent)
+        next_one = self._next_one(status)
         return GlanceRow(
             name=untrusted(status.report.name),
             state=self.status_line(status, state),
-            next_one=self._next_one(status),
+            next_one=next_one,
             cadence=_cadence(status.cadence_days, t),
             bar_percent=percent,
             tone=_TONES[state],
             kind=state,
+            next_line=t.gettext("Next: %(when)s") % {"when": next_one} if next_one else "",
         )
 
     def status_line(self, status: ReportStatus, state: State) -> str:
@@ -357,18 +381,25 @@ class _View:
         return "" if status.away else t.gettext("not planned yet")
 
     def section(
-        self, status: ReportStatus, agreed: tuple[str, ...], goals: tuple[str, ...]
+        self, status: ReportStatus, state: str, agreed: tuple[str, ...], goals: tuple[str, ...]
     ) -> ReportSection:
-        percent = self._cadence_percent(status)
+        """``state``: the report's status line, as their row at a glance says it."""
+        t = self.t
+        followed = recap(status.report, agreed, goals=goals, manager=self.manager)
+        theirs, yours = t.gettext("Done? %(item)s"), t.gettext("Your part, done? %(item)s")
         return ReportSection(
             name=untrusted(status.report.name),
-            state=self.status_line(status, state_of(status, cadence_percent=percent)),
+            state=state,
             agenda=self.agendas.get(status.report.email) if shows_agenda(status) else None,
-            recap=recap(status.report, agreed, goals=goals, manager=self.manager),
+            recap=followed,
             hold_link=(
                 web_link(self.holds[status.report.email].link)
                 if status.report.email in self.holds
                 else None
+            ),
+            follow_ups=(
+                *(theirs % {"item": item} for item in followed.agreed),
+                *(yours % {"item": item} for item in followed.yours),
             ),
         )
 

@@ -45,6 +45,18 @@ def is_hold_for(event: Event, manager: str, report: str) -> bool:
     )
 
 
+def two_at_most(event: Event) -> frozenset[str] | None:
+    """``event.people()`` when they are two at most, the only sets :func:`between` accepts;
+    None for a larger meeting, told after its third person rather than from all of them."""
+    found = {event.organizer} if event.organizer else set()
+    for attendee in event.attendees:
+        if not attendee.resource:
+            found.add(attendee.email)
+            if len(found) > 2:
+                return None
+    return frozenset(found)
+
+
 class MeetingIndex:
     """One calendar's events bucketed by their people and by Kindly hold, built in one pass.
 
@@ -61,7 +73,9 @@ class MeetingIndex:
         self._position: dict[int, int] | None = None
         for event in self._events:
             if not event.all_day:
-                self._by_people.setdefault(event.people(), []).append(event)
+                people = two_at_most(event)
+                if people is not None:  # a larger meeting is nobody's 1:1
+                    self._by_people.setdefault(people, []).append(event)
             key = event.hold_key
             if key is not None and not event.cancelled:
                 self._holds.setdefault((key.manager, key.report), []).append(event)

@@ -19,7 +19,8 @@ class TeamTime:
     manager: Person
     #: by report email, in roster order
     reports: Mapping[str, Person]
-    #: the manager's busy time, Kindly's holds included (a hold is busy for the next one)
+    #: the manager's busy time, Kindly's holds included (a hold is busy for the next one), from
+    #: the events that end after this week's window opens (now + notice): no hold goes earlier
     busy: Sequence[Interval]
     #: each report's busy time; None where their free/busy cannot be read
     report_busy: Mapping[str, Sequence[Interval] | None]
@@ -71,8 +72,12 @@ def team_time(
     # Kindly's own holds are busy for the next hold, but never make anyone "away"; most
     # calendars hold none, and then the busy time is worked out once, not twice
     not_holds = [e for e in events if e.hold_key is None]
-    own_time = busy_intervals(not_holds, manager.email)
-    busy = own_time if len(not_holds) == len(events) else busy_intervals(events, manager.email)
+    own_time = busy_intervals(not_holds, manager.email, since=start)
+    busy = (
+        own_time
+        if len(not_holds) == len(events)
+        else busy_intervals(events, manager.email, since=start)
+    )
     away, returning = {}, {}
     for email, person in people.items():
         theirs = report_busy.get(email)

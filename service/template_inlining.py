@@ -22,7 +22,7 @@ from functools import cache, partial
 import css_inline
 from jinja2 import Environment, StrictUndefined, Template
 
-from service.i18n import environment, gettext_in
+from service.i18n import FieldEnvironment, environment, gettext_in
 
 
 @cache
@@ -211,7 +211,7 @@ def _open_element(before: str, name: str) -> bool:
 @cache
 def _precomputed_environment(language: str) -> Environment:
     """Renders the inlined template: no autoescape, each value escaped by its own filter."""
-    env = Environment(undefined=StrictUndefined, keep_trailing_newline=True, auto_reload=False)
+    env = FieldEnvironment(undefined=StrictUndefined, keep_trailing_newline=True, auto_reload=False)
     message = partial(_message, language)
     env.globals.update(_=message, gettext=message)
     env.filters.update(

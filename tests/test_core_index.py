@@ -23,8 +23,9 @@ from hypothesis import strategies as st
 from jinja2 import DictLoader, Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from service.agenda import rotation_index
+from service.away import away_this_week
 from service.busy import blocks_time, busy_intervals, merge
-from service.cadence import analyse
+from service.cadence import ReportStatus, analyse
 from service.digest import (
     HTML_TEMPLATE,
     CoverageColumn,
@@ -34,8 +35,9 @@ from service.digest import (
     render_digest,
 )
 from service.errors import RosterError
+from service.hold_plan import plan_holds
 from service.i18n import SUPPORTED_LANGUAGES, environment, translations, translator
-from service.meetings import MeetingIndex, between, is_hold_for, is_one_on_one
+from service.meetings import MeetingIndex, between, is_hold_for, is_one_on_one, two_at_most
 from service.model import (
     Attendee,
     Event,
@@ -45,12 +47,15 @@ from service.model import (
     Policy,
     Report,
     Response,
+    ShowAs,
     Status,
 )
 from service.recap import Recap, agreed_expectations, agreed_for_team, parse_agreed
 from service.roster import libyaml_agrees, parse_roster
 from service.slots import local_instant
+from service.team_time import team_time
 from service.template_inlining import inline_css, inlined_template
+from service.week import ManagerWeek
 from tests.fuzzing import quick
 from tests.test_digest import digest as sample_digest
 from tests.test_fuzz_roster import roster_texts
@@ -97,6 +102,23 @@ events = st.builds(
     ),
 )
 calendars = st.lists(events, max_size=25)
+#: busy and free time of the manager close to now and across this week's window
+events_around_now = st.builds(
+    lambda minutes, length, zone, **fields: Event(
+        start=(NOW + timedelta(minutes=minutes)).astimezone(zone),
+        end=(NOW + timedelta(minutes=minutes + length)).astimezone(zone),
+        **fields,
+    ),
+    minutes=st.integers(-2 * 24 * 60, 8 * 24 * 60).map(lambda m: m - m % 15),
+    length=st.sampled_from((0, 15, 30, 60, 90, 24 * 60)),
+    zone=st.sampled_from(ZONES),
+    id=st.just("e"),
+    show_as=st.sampled_from(tuple(ShowAs)),
+    organizer=st.just(MARIA),
+    attendees=st.lists(attendees, max_size=2).map(tuple),
+    hold_key=st.one_of(st.none(), st.just(HoldKey(MARIA, SAM, "W"))),
+)
+TEAM = Manager(MARIA, "Maria", reports=(Report(SAM, "Sam"), Report(ANA, "Ana")))
 
 
 def scan_agreed(
@@ -136,6 +158,12 @@ class TestMeetingIndex:
         assert list(index.holds_for(manager, report)) == [
             e for e in events if is_hold_for(e, manager, report)
         ]
+
+    @quick
+    @given(events)
+    def test_two_at_most(self, event: Event) -> None:
+        people = event.people()
+        assert two_at_most(event) == (people if len(people) <= 2 else None)
 
     def test_given_order_across_answers(self) -> None:
         first, second = (
@@ -214,6 +242,15 @@ class TestDates:
         assert t.time(moment, zone) == format_time(local, "short", locale=language)
 
 
+def plain_blocks(event: Event, person: str) -> bool:
+    """``blocks_time`` as first written, on the event's own ``response_of``."""
+    return (
+        not event.cancelled
+        and event.show_as is not ShowAs.FREE
+        and event.response_of(person) is not Response.DECLINED
+    )
+
+
 class TestBusy:
     """Busy time merges as the interval-by-interval definition does."""
 
@@ -235,10 +272,57 @@ class TestBusy:
             [
                 Interval(e.start.astimezone(UTC), e.end.astimezone(UTC))
                 for e in events
-                if blocks_time(e, MARIA)
+                if plain_blocks(e, MARIA)
             ]
         )
         assert busy_intervals(events, MARIA) == expected
+
+    @quick
+    @given(calendars, starts)
+    def test_busy_since(self, events: list[Event], since: datetime) -> None:
+        """Only the events that end after ``since`` count."""
+        expected = busy_intervals([e for e in events if e.end > since], MARIA)
+        assert busy_intervals(events, MARIA, since=since) == expected
+
+    @quick
+    @given(
+        st.lists(events_around_now, max_size=25),
+        st.builds(
+            Policy,
+            notice_hours=st.sampled_from((0, 1, 24)),
+            gap_minutes=st.sampled_from((0, 30)),
+            max_per_day=st.sampled_from((0, 2)),
+            quiet_hours=st.sampled_from((None, (time(12), time(13)))),
+            hold_minutes=st.sampled_from((30, 60)),
+        ),
+    )
+    def test_busy_since_the_window_opens_decides_the_same(
+        self, calendar: list[Event], policy: Policy
+    ) -> None:
+        """The team's busy time from the week's window on plans the same holds, and finds the
+        manager away the same, as all of their busy time did."""
+        week = ManagerWeek.of(TEAM, now=NOW, tz=AMS, policy=policy, default_language="en")
+        team = team_time(week, calendar, {}, {})
+        opens = week.now + timedelta(hours=policy.notice_hours)
+        own = busy_intervals([e for e in calendar if e.hold_key is None], MARIA)
+        away = away_this_week(
+            team.manager, own, start=opens, end=week.horizon_end, lookahead_end=week.lookahead_end
+        )
+        assert team.manager_away == away
+        whole = replace(team, busy=busy_intervals(calendar, MARIA))
+        overdue = tuple(
+            ReportStatus(r, 14, None, None, overdue=True, long_unmet=True, new_hire=False)
+            for r in TEAM.reports
+        )
+        assert plan_holds(week, overdue, team=team, existing={}, removed=()) == plan_holds(
+            week, overdue, team=whole, existing={}, removed=()
+        )
+
+    @quick
+    @given(events, st.sampled_from(tuple(ShowAs)), st.sampled_from(SPELLINGS))
+    def test_blocks_time(self, event: Event, show_as: ShowAs, person: str) -> None:
+        event = replace(event, show_as=show_as)
+        assert blocks_time(event, person) == plain_blocks(event, person)
 
     @quick
     @given(st.lists(st.tuples(starts, st.integers(0, 600)), max_size=20))
@@ -249,6 +333,16 @@ class TestBusy:
         assert [(i.start.tzinfo, i.end.tzinfo) for i in merged] == [
             (i.start.tzinfo, i.end.tzinfo) for i in self.joined(intervals)
         ]
+
+    @quick
+    @given(st.lists(st.tuples(starts, st.integers(-60, 600)), max_size=20))
+    def test_merge_again(self, spans: list[tuple[datetime, int]]) -> None:
+        """Merged busy time, merged again (the fast path), and from an iterator."""
+        intervals = [Interval(s, s + timedelta(minutes=m)) for s, m in spans]
+        once = merge(intervals)
+        for again in (merge(once), merge(iter(once)), merge(tuple(once))):
+            assert again == self.joined(once) == once
+        assert merge(iter(intervals)) == self.joined(intervals)
 
 
 class TestLocalInstant:
@@ -300,6 +394,7 @@ def digests(draw: st.DrawFn) -> Digest:
             row,
             name=draw(texts),
             next_one=draw(texts),
+            next_line=draw(texts),
             state=draw(texts),
             tone=draw(st.sampled_from(("ok", "soon", "due"))),
             bar_percent=draw(st.integers(0, 100)),
@@ -318,6 +413,7 @@ def digests(draw: st.DrawFn) -> Digest:
                 tuple(draw(st.lists(texts, max_size=2))),
                 tuple(draw(st.lists(texts, max_size=2))),
             ),
+            follow_ups=tuple(draw(st.lists(texts, max_size=3))),
         )
         for s in base.sections
     )

@@ -165,6 +165,7 @@ class TestViewModel:
         (cy,) = [s for s in d.sections if s.name.startswith("Cy")]
         assert cy.agenda is None
         assert cy.recap.agreed == ("Cy writes the plan",)
+        assert cy.follow_ups == ("Done? Cy writes the plan",)
 
     def test_at_a_glance_in_roster_order(self) -> None:
         rows = digest().glance
@@ -181,6 +182,7 @@ class TestViewModel:
             "1:1 planned",
             f"Thu, Nov 26, 2:00{NNBSP}PM",
         )
+        assert bo.next_line == f"Next: Thu, Nov 26, 2:00{NNBSP}PM"
         assert (cy.tone, cy.bar_percent, cy.cadence) == ("ok", 33, "every 3 weeks")
 
     def test_due_soon_turns_amber(self) -> None:
@@ -233,6 +235,7 @@ class TestViewModel:
         )
         row = d.glance[0]
         assert (row.kind, row.state, row.tone, row.next_one) == (State.AWAY, expected, "ok", "")
+        assert row.next_line == ""
         text = render_digest(d).text
         assert f"* {row.name}: {expected}\n* " in text  # no "Next: not planned yet" for them
         assert all(s.name != row.name for s in d.sections)  # no agenda, no questions

@@ -44,6 +44,7 @@ CORE_MAY_USE = frozenset(
         "functools",
         "hashlib",
         "html",
+        "itertools",
         "math",
         "re",
         "types",
