@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import subprocess
 import sys
 import time
@@ -345,7 +346,12 @@ def main(argv: list[str] | None = None) -> int:
     published = (
         {int(s) for s in args.published_sizes.split(",")} if args.published_sizes else set(sizes)
     )
-    results: dict[str, Any] = {"settings": vars(args) | {"root": str(args.root)}, "cases": []}
+    results: dict[str, Any] = {
+        "command": " ".join(["python -m bench.run", *(argv if argv is not None else sys.argv[1:])]),
+        "machine": f"{platform.node()}: {platform.platform()}, {os.cpu_count()} cores",
+        "settings": vars(args) | {"root": str(args.root)},
+        "cases": [],
+    }
     results["settings"]["out"] = str(args.out)
     results["goals"] = GOALS
     cores = {}
