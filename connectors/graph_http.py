@@ -19,6 +19,7 @@ import logging
 import re
 import ssl
 import threading
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -65,6 +66,9 @@ MAILBOX_CONCURRENCY = 4
 #: Graph's request budget per app and mailbox: 10,000 in ten minutes, counted over a
 #: second more, as Graph counts a request when it arrives
 MAILBOX_RATE = Quota(10_000, 601.0)
+#: requests of a mailbox's budget counted at once: at most this many less one are counted
+#: and never sent (0.16 % of Graph's 10,000), never more than a hundredth of a budget
+BUDGET_STEP = 16
 #: Graph's limit on the requests in one $batch
 BATCH_LIMIT = 20
 TRANSIENT = frozenset({429, 503, 504})
@@ -209,6 +213,9 @@ class GraphClient:
         self.session = _Session(timeout, ca_bundle)
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="graph")
         self._gates: dict[str, _Gate] = {}
+        #: per mailbox: requests of its budget already counted in Redis, and until when
+        #: (monotonic) they may be spent
+        self._allowance: dict[str, tuple[int, float]] = {}
         self._app: msal.ConfidentialClientApplication | None = None
         self._token_lock = threading.Lock()
 
@@ -306,9 +313,18 @@ class GraphClient:
             yield
 
     async def _budget(self, wanted: Mapping[str, int]) -> None:
+        """Count the requests in each mailbox's budget, shared in Redis. They are taken a
+        few at a time (:func:`budget_step`) and spent here: a manager's handful of calls
+        then costs one Redis round trip, not one each."""
         for key, count in sorted(wanted.items()):
             if not key or self.quotas is None:
                 continue
+            left, until = self._allowance.get(key, (0, 0.0))
+            now = time.monotonic()
+            if left >= count and now < until:
+                self._allowance[key] = (left - count, until)
+                continue
+            step = max(count, budget_step(self.mailbox_rate))
             try:
                 await self.quotas.acquire_async(
                     self.mailbox_rate,
@@ -316,10 +332,13 @@ class GraphClient:
                     self.credentials.tenant_id,
                     key,
                     reason="graph_mailbox_rate",
-                    cost=count,
+                    cost=step,
                 )
             except QuotaUnavailable as exc:
                 self._alone(exc)
+                continue
+            # counted now: spent well inside the window they were counted in
+            self._allowance[key] = (step - count, time.monotonic() + self.mailbox_rate.seconds / 2)
 
     def _alone(self, exc: QuotaUnavailable) -> None:
         """Redis stopped answering: this process keeps Graph's limits on its own from now."""
@@ -496,6 +515,12 @@ class GraphClient:
         self.session.close()
         if self.quotas is not None:
             await self.quotas.aclose()
+
+
+def budget_step(budget: Quota) -> int:
+    """Requests counted at once in ``budget``: :data:`BUDGET_STEP`, or one at a time for a
+    budget so small that a step would be a noticeable share of it."""
+    return max(1, min(BUDGET_STEP, budget.limit // 100))
 
 
 def _json(response: requests.Response) -> Any:

@@ -20,7 +20,14 @@ from typing import Any, TypeVar
 import pytest
 
 from connectors.google_transport import Rates, SharedRateLimiter
-from connectors.graph_http import MAILBOX_CONCURRENCY, MAILBOX_RATE, Credentials, GraphClient
+from connectors.graph_http import (
+    BUDGET_STEP,
+    MAILBOX_CONCURRENCY,
+    MAILBOX_RATE,
+    Credentials,
+    GraphClient,
+    budget_step,
+)
 from connectors.mail.graph import GraphMailer, SendPace
 from connectors.quota import Pace, Quota, SendQuota, SharedQuotas, connect
 from service.errors import DeliveryError, RateLimited
@@ -253,6 +260,53 @@ class TestGraph:
             assert (failed, len(emulator.sent)) == (0, 2 * EACH)
         else:  # refused sends are retried, and refused again
             assert counters.violations >= QUOTA // 2
+
+
+class TestGraphBudgetSteps:
+    """A mailbox's budget is counted in Redis a step at a time and spent in the process: a
+    manager's handful of calls cost one round trip, and no more than a step less one of the
+    budget is ever counted but not sent."""
+
+    @pytest.mark.parametrize(
+        ("limit", "step"), [(10_000, BUDGET_STEP), (1_000, 10), (300, 3), (99, 1), (8, 1)]
+    )
+    def test_steps_are_a_small_share(self, limit: int, step: int) -> None:
+        assert budget_step(Quota(limit, 601.0)) == step
+
+    def test_seven_calls_count_one_step(self, emulator: GraphEmulator, own_redis: OwnRedis) -> None:
+        app, quotas = emulator.app, SharedQuotas(own_redis.url)
+        graph = GraphClient(
+            Credentials(app.tenant_id, app.client_id, app.client_secret, emulator.origin),
+            graph_endpoint=emulator.graph_endpoint,
+            quotas=quotas,
+        )
+
+        def counted() -> int:
+            item = MAILBOX_RATE.item()
+            stats = quotas._sync.get_window_stats(item, "graph", app.tenant_id, MARIA)
+            return MAILBOX_RATE.limit - stats.remaining
+
+        async def calls(count: int) -> None:
+            for _ in range(count):
+                await graph.call(
+                    "GET",
+                    f"/users/{MARIA}/mailboxSettings",
+                    mailbox=MARIA,
+                    what="read the settings",
+                    permission="MailboxSettings.Read",
+                )
+
+        async def run() -> list[int]:
+            try:
+                await calls(7)
+                first = counted()
+                await calls(BUDGET_STEP - 7 + 1)  # one past the step takes the next
+                return [first, counted()]
+            finally:
+                await graph.aclose()
+
+        assert asyncio.run(run()) == [BUDGET_STEP, 2 * BUDGET_STEP]
+        assert emulator.count("mailboxSettings", MARIA) == BUDGET_STEP + 1
 
 
 class TestRedisGoesAway:
