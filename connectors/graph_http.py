@@ -161,6 +161,9 @@ class _Gate:
     def __init__(self, size: int) -> None:
         self.free = size
         self._changed = asyncio.Condition()
+        #: held while one request of this process waits its turn at the gate shared with
+        #: the other processes, so that one, not four, polls Redis while it is full
+        self.entering = asyncio.Lock()
 
     async def acquire(self, slots: int) -> None:
         async with self._changed:
@@ -307,7 +310,8 @@ class GraphClient:
                         slots=wanted[key],
                     )
                     try:
-                        await stack.enter_async_context(shared)
+                        async with gate.entering:
+                            await stack.enter_async_context(shared)
                     except QuotaUnavailable as exc:
                         self._alone(exc)
             yield

@@ -29,7 +29,7 @@ from connectors.graph_http import (
     budget_step,
 )
 from connectors.mail.graph import GraphMailer, SendPace
-from connectors.quota import Pace, Quota, SendQuota, SharedQuotas, connect
+from connectors.quota import GATE_POLL_SECONDS, Pace, Quota, SendQuota, SharedQuotas, connect
 from service.errors import DeliveryError, RateLimited
 from service.ports import OutgoingMail
 from tests.emulators.google import GoogleEmulator
@@ -155,6 +155,30 @@ MARIA = "maria@example.com"
 NOW = datetime(2026, 11, 23, 7, tzinfo=UTC)
 
 
+def graph_client(
+    emulator: GraphEmulator, quotas: SharedQuotas | None, **options: Any
+) -> GraphClient:
+    """A Graph client of the emulator's app, its limits shared in ``quotas`` (or alone)."""
+    app = emulator.app
+    return GraphClient(
+        Credentials(app.tenant_id, app.client_id, app.client_secret, emulator.origin),
+        graph_endpoint=emulator.graph_endpoint,
+        quotas=quotas,
+        **options,
+    )
+
+
+def read_settings(graph: GraphClient) -> Coroutine[Any, Any, Any]:
+    """One plain Graph call on Maria's mailbox."""
+    return graph.call(
+        "GET",
+        f"/users/{MARIA}/mailboxSettings",
+        mailbox=MARIA,
+        what="read the settings",
+        permission="MailboxSettings.Read",
+    )
+
+
 def graph_refused(
     emulator: GraphEmulator,
     redis_url: str | None,
@@ -165,31 +189,17 @@ def graph_refused(
 ) -> int:
     """Two Graph clients call Maria's mailbox ``each`` times at once, or send as her;
     how many calls were refused as throttled."""
-    app = emulator.app
 
     async def client(_: int) -> int:
         quotas = SharedQuotas(redis_url) if redis_url else None
-        graph = GraphClient(
-            Credentials(app.tenant_id, app.client_id, app.client_secret, emulator.origin),
-            graph_endpoint=emulator.graph_endpoint,
-            max_attempts=1,
-            quotas=quotas,
-            mailbox_rate=mailbox_rate or MAILBOX_RATE,
+        graph = graph_client(
+            emulator, quotas, max_attempts=1, mailbox_rate=mailbox_rate or MAILBOX_RATE
         )
         mailer = GraphMailer(graph, sender=MARIA, pace=send_pace(quotas), clock=lambda: NOW)
         calls = (
             (mailer.send(mail(f"<{uuid.uuid4().hex}@kindly.example.com>")) for _ in range(each))
             if send
-            else (
-                graph.call(
-                    "GET",
-                    f"/users/{MARIA}/mailboxSettings",
-                    mailbox=MARIA,
-                    what="read the settings",
-                    permission="MailboxSettings.Read",
-                )
-                for _ in range(each)
-            )
+            else (read_settings(graph) for _ in range(each))
         )
         try:
             answers = await asyncio.gather(*calls, return_exceptions=True)
@@ -275,11 +285,7 @@ class TestGraphBudgetSteps:
 
     def test_seven_calls_count_one_step(self, emulator: GraphEmulator, own_redis: OwnRedis) -> None:
         app, quotas = emulator.app, SharedQuotas(own_redis.url)
-        graph = GraphClient(
-            Credentials(app.tenant_id, app.client_id, app.client_secret, emulator.origin),
-            graph_endpoint=emulator.graph_endpoint,
-            quotas=quotas,
-        )
+        graph = graph_client(emulator, quotas)
 
         def counted() -> int:
             item = MAILBOX_RATE.item()
@@ -288,13 +294,7 @@ class TestGraphBudgetSteps:
 
         async def calls(count: int) -> None:
             for _ in range(count):
-                await graph.call(
-                    "GET",
-                    f"/users/{MARIA}/mailboxSettings",
-                    mailbox=MARIA,
-                    what="read the settings",
-                    permission="MailboxSettings.Read",
-                )
+                await read_settings(graph)
 
         async def run() -> list[int]:
             try:
@@ -309,6 +309,48 @@ class TestGraphBudgetSteps:
         assert emulator.count("mailboxSettings", MARIA) == BUDGET_STEP + 1
 
 
+class TestGraphGateWaiters:
+    """While the gate shared with other processes is full, one request of this process asks
+    Redis again every few milliseconds, not each of its four: the others wait in line here."""
+
+    HELD = 0.3  # seconds another process holds all four slots
+
+    def test_one_request_polls(self, emulator: GraphEmulator, own_redis: OwnRedis) -> None:
+        app, quotas = emulator.app, SharedQuotas(own_redis.url)
+        graph = graph_client(emulator, quotas)
+        other = SharedQuotas(own_redis.url)  # another process, holding the mailbox's four
+        key = f"graph:{app.tenant_id}:{MARIA}"
+
+        async def hold() -> None:
+            async with other.gate(key, size=MAILBOX_CONCURRENCY, slots=MAILBOX_CONCURRENCY):
+                await asyncio.sleep(self.HELD)
+
+        async def run() -> None:
+            try:
+                holder = asyncio.create_task(hold())
+                await asyncio.sleep(0.05)  # the other process holds its slots first
+                await asyncio.gather(*(read_settings(graph) for _ in range(MAILBOX_CONCURRENCY)))
+                await holder
+            finally:
+                await graph.aclose()
+                await other.aclose()
+
+        before = evals(own_redis)
+        asyncio.run(run())
+        # one poller asks at most once per GATE_POLL_SECONDS while the slots are held (60 in
+        # 0.3 s), plus each request's entry; four pollers would ask about four times as often
+        assert evals(own_redis) - before <= 1.5 * self.HELD / GATE_POLL_SECONDS
+        assert emulator.count("mailboxSettings", MARIA) == MAILBOX_CONCURRENCY
+
+
+def evals(server: OwnRedis) -> int:
+    """Lua scripts the Redis has run so far (the gate's entries are one each)."""
+    stats = server.client().info("commandstats")
+    return sum(
+        int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in ("eval", "evalsha")
+    )
+
+
 class TestRedisGoesAway:
     """A Redis that stops answering mid-run leaves each process pacing itself, not failing."""
 
@@ -320,13 +362,8 @@ class TestRedisGoesAway:
         assert limiter.local is not None
 
     async def test_graph(self, emulator: GraphEmulator, own_redis: OwnRedis) -> None:
-        app = emulator.app
         quotas = SharedQuotas(own_redis.url, timeout=1)
-        graph = GraphClient(
-            Credentials(app.tenant_id, app.client_id, app.client_secret, emulator.origin),
-            graph_endpoint=emulator.graph_endpoint,
-            quotas=quotas,
-        )
+        graph = graph_client(emulator, quotas)
         pace = SendQuota(quotas, MARIA, per_minute=QUOTA, fallback=SendPace(QUOTA))
         mailer = GraphMailer(graph, sender=MARIA, pace=pace, clock=lambda: NOW)
         assert (await mailer.send(mail("<one@kindly.example.com>"))).sent
