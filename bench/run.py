@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -376,6 +377,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_case(size: int, provider: str, limits: str, org: Path, args: argparse.Namespace) -> Case:
     work = args.root / "runs" / f"{size}-{provider}-{limits}"
+    # a fresh outbox and state: an earlier run's ledger would have this week's digests
+    # recorded as sent, and a real run that rightly sends nothing measures nothing
+    shutil.rmtree(work, ignore_errors=True)
     log(f"{size} managers, {provider}, limits {limits}: starting the emulator")
     with emulator(
         provider, org, latency=args.latency, limits=limits, state=work / "state"
