@@ -447,9 +447,8 @@ class KeptReads(GraphApi):
         if kind not in KEPT_KINDS or key is None:
             reply = super().handle(call)
             if call.method != "GET" and key is not None and reply.status < 300:
-                user = self.org.user(key)
                 with self.lock:
-                    self._writes[user.email if user else key.lower()] += 1
+                    self._writes[self._owner(key)] += 1
             return reply
         shown = self._shown(kind, key, call.body)
         with self.lock:
@@ -471,12 +470,16 @@ class KeptReads(GraphApi):
     def _shown(self, kind: str, key: str, body: bytes) -> tuple[str, ...]:
         """The mailboxes whose events the answer shows: the owner's, or each schedule's."""
         if kind == "calendarView":
-            user = self.org.user(key)
-            return (user.email if user else key.lower(),)
+            return (self._owner(key),)
         try:
             return tuple(str(s).lower() for s in json.loads(body)["schedules"])
         except (ValueError, KeyError, TypeError):
             return ()
+
+    def _owner(self, key: str) -> str:
+        """The mailbox a request's path names (an id or an address), as its email."""
+        user = self.org.user(key)
+        return user.email if user else key.lower()
 
     def _keep(self, wanted: tuple[Any, ...], reply: Reply) -> None:
         packed = zlib.compress(reply.body, 1)
