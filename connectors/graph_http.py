@@ -1,7 +1,11 @@
 """Microsoft Graph over HTTP: msal client credentials, per-mailbox limits, $batch, retries.
 
-Everything msal and requests can raise is translated here, once, into
-:mod:`service.errors`; callers only see Graph's JSON or a Kindly error.
+Graph's calls go through aiohttp on the event loop: no thread hop a request,
+which at a few thousand managers was a quarter of Kindly's CPU. msal keeps its
+own requests session for tokens, fetched in a thread only when the one held has
+run out. Everything msal, requests and aiohttp can raise is translated here,
+once, into :mod:`service.errors`; callers only see Graph's JSON or a Kindly
+error.
 Graph allows four concurrent requests per mailbox, and runs the parts of a
 ``$batch`` in parallel, so each mailbox has a gate of four slots and a batch
 takes one slot per part it holds for that mailbox. 429/503/504 are retried
@@ -14,12 +18,13 @@ callers that handle one code themselves (a repeated ``transactionId``).
 from __future__ import annotations
 
 import asyncio
-import functools
+import json
 import logging
 import re
 import ssl
 import threading
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -29,11 +34,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
+import aiohttp
 import certifi
 import msal
 import orjson
 import requests
 from requests.adapters import HTTPAdapter
+from requests.utils import guess_json_utf
+from yarl import URL
 
 from connectors.quota import Quota, QuotaUnavailable, SharedQuotas, connect
 from service import metrics
@@ -72,6 +80,9 @@ BUDGET_STEP = 16
 #: Graph's limit on the requests in one $batch
 BATCH_LIMIT = 20
 TRANSIENT = frozenset({429, 503, 504})
+#: a token is renewed this long before msal says it expires (seconds), so that no request
+#: carries one that runs out on its way
+TOKEN_MARGIN = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,56 +109,68 @@ class Part:
     headers: Mapping[str, str] = field(default_factory=dict)
 
     def url(self) -> str:
-        query = urlencode(self.params, quote_via=quote, safe="$,()'") if self.params else ""
-        return self.path + (("&" if "?" in self.path else "?") + query if query else "")
+        return with_query(self.path, self.params)
+
+
+def with_query(path: str, params: Mapping[str, str] | None) -> str:
+    """``path`` with ``params`` appended, encoded as Graph's own links are (``$`` and
+    OData's punctuation left as they are)."""
+    query = urlencode(params, quote_via=quote, safe="$,()'") if params else ""
+    return path + (("&" if "?" in path else "?") + query if query else "")
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """What a call sends besides its method and URL: query, headers and a JSON or raw body."""
+
+    params: Mapping[str, str] | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    json: Any = None
+    data: bytes | None = None
+
+    def body(self) -> tuple[bytes | None, dict[str, str]]:
+        """The bytes to send and the headers that go with them."""
+        headers = dict(self.headers)
+        if self.json is not None:
+            headers.setdefault("Content-Type", "application/json")
+            return orjson.dumps(self.json), headers
+        return self.data, headers
+
+
+def trust_context(ca_bundle: Path | None) -> ssl.SSLContext:
+    """The system store and certifi's bundle, plus the CA bundle from settings
+    (REQUESTS_CA_BUNDLE / SSL_CERT_FILE, read by service/settings.py, not here)."""
+    context = ssl.create_default_context()
+    context.load_verify_locations(certifi.where())
+    if ca_bundle is not None:
+        context.load_verify_locations(ca_bundle)
+    return context
 
 
 class _TrustAdapter(HTTPAdapter):
-    """Trusts the system store and certifi's bundle, plus the CA bundle from settings
-    (REQUESTS_CA_BUNDLE / SSL_CERT_FILE, read by service/settings.py, not here)."""
+    """Trusts what :func:`trust_context` trusts."""
 
     def __init__(self, ca_bundle: Path | None, **kwargs: Any) -> None:
         self.ca_bundle = ca_bundle
         super().__init__(**kwargs)
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        context = ssl.create_default_context()
-        context.load_verify_locations(certifi.where())
-        if self.ca_bundle is not None:
-            context.load_verify_locations(self.ca_bundle)
-        kwargs["ssl_context"] = context
+        kwargs["ssl_context"] = trust_context(self.ca_bundle)
         super().init_poolmanager(*args, **kwargs)
 
 
 class _Session(requests.Session):
-    """A session whose every request has a timeout, msal's included."""
+    """msal's session for tokens: every request has a timeout."""
 
     def __init__(self, timeout: float, ca_bundle: Path | None) -> None:
         super().__init__()
         self.timeout = timeout
-        adapter = _TrustAdapter(ca_bundle, pool_connections=8, pool_maxsize=32)
-        self.mount("https://", adapter)
-        self.mount("http://", HTTPAdapter(pool_connections=8, pool_maxsize=32))
-        self._environment: dict[tuple[str, str], dict[str, Any]] = {}
+        self.mount("https://", _TrustAdapter(ca_bundle, pool_connections=2, pool_maxsize=2))
+        self.mount("http://", HTTPAdapter(pool_connections=2, pool_maxsize=2))
 
     def request(self, *args: Any, **kwargs: Any) -> requests.Response:
         kwargs.setdefault("timeout", self.timeout)
         return super().request(*args, **kwargs)
-
-    def merge_environment_settings(
-        self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
-    ) -> dict[str, Any]:
-        """The proxies and CA bundle the environment names, read once per host: requests
-        scans the whole environment on every request (a tenth of a Graph call's CPU), and
-        a run's environment does not change. Calls that set any of these go the long way."""
-        if proxies or any(value is not None for value in (stream, verify, cert)):
-            return super().merge_environment_settings(url, proxies, stream, verify, cert)
-        origin = urlsplit(str(url))[:2]
-        found = self._environment.get(origin)
-        if found is None:
-            found = super().merge_environment_settings(url, {}, None, None, None)
-            self._environment[origin] = found
-        return {**found, "proxies": dict(found["proxies"])}
 
 
 def _first_line(text: object) -> str:
@@ -197,7 +220,7 @@ class GraphClient:
         sleep: Sleep = asyncio.sleep,
         max_attempts: int = 6,
         timeout: float = 30.0,
-        workers: int = GRAPH_IN_FLIGHT,
+        in_flight: int = GRAPH_IN_FLIGHT,
         ca_bundle: Path | None = None,
         quotas: SharedQuotas | None = None,
         mailbox_rate: Quota = MAILBOX_RATE,
@@ -213,8 +236,18 @@ class GraphClient:
         self.scope = f"{parts.scheme}://{parts.netloc}/.default"
         self.sleep = sleep
         self.max_attempts = max_attempts
+        self.in_flight = in_flight
+        self.timeout = timeout
         self.session = _Session(timeout, ca_bundle)
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="graph")
+        self._trust = trust_context(ca_bundle)
+        #: the aiohttp session of the event loop it was opened on (one loop a process)
+        self._http: tuple[aiohttp.ClientSession, asyncio.AbstractEventLoop] | None = None
+        #: the proxy for each origin, read from the environment once
+        self._proxies: dict[tuple[str, str], str | None] = {}
+        #: msal's calls block; they run here, and only when the token held runs out
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="graph-token")
+        #: the access token in use and until when (monotonic) it is used without asking msal
+        self._held: tuple[str, float] | None = None
         self._gates: dict[str, _Gate] = {}
         #: per mailbox: requests of its budget already counted in Redis, and until when
         #: (monotonic) they may be spent
@@ -246,14 +279,15 @@ class GraphClient:
                 ) from None
         return self._app
 
-    def _token(self) -> str:
+    def _token(self) -> tuple[str, float]:
+        """An access token and the seconds it has left, from msal's cache or a sign-in."""
         with self._token_lock:
             try:
                 result = self._msal().acquire_token_for_client(scopes=[self.scope])
             except requests.RequestException as exc:
                 raise _network_error(exc, self.credentials.authority_host) from None
         if "access_token" in result:
-            return str(result["access_token"])
+            return str(result["access_token"]), float(result.get("expires_in") or 0)
         error = result.get("error", "unknown_error")
         description = _first_line(result.get("error_description", ""))
         hint = {
@@ -270,6 +304,8 @@ class GraphClient:
 
     def _forget(self, token: str) -> None:
         """Drop a token Graph refused, so the next call fetches a fresh one."""
+        if self._held is not None and self._held[0] == token:
+            self._held = None
         with self._token_lock:
             if self._app is None:
                 return
@@ -278,18 +314,53 @@ class GraphClient:
                 if entry.get("secret") == token:
                     cache.remove_at(entry)
 
-    def _send(
-        self, method: str, url: str, kwargs: Mapping[str, Any]
-    ) -> tuple[str, requests.Response]:
-        token = self._token()
-        headers = {"Authorization": f"Bearer {token}", **kwargs.get("headers", {})}
-        try:
-            response = self.session.request(method, url, **{**kwargs, "headers": headers})
-        except requests.RequestException as exc:
-            raise _network_error(exc, url) from None
-        return token, response
-
     # -- calls (event loop) ----------------------------------------------------------------
+
+    async def _bearer(self) -> str:
+        """The token held while it has more than :data:`TOKEN_MARGIN` left, else msal's."""
+        held = self._held
+        if held is not None and time.monotonic() < held[1]:
+            return held[0]
+        loop = asyncio.get_running_loop()
+        token, seconds = await loop.run_in_executor(self._executor, self._token)
+        self._held = (token, time.monotonic() + seconds - TOKEN_MARGIN)
+        return token
+
+    def _session(self) -> aiohttp.ClientSession:
+        """This loop's HTTP session: the CA bundle from settings, requests' timeouts. Not
+        aiohttp's ``trust_env``: it reads the environment in a thread on every request."""
+        loop = asyncio.get_running_loop()
+        if self._http is not None and self._http[1] is loop and not self._http[0].closed:
+            return self._http[0]
+        session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(ssl=self._trust, limit=self.in_flight),
+            timeout=aiohttp.ClientTimeout(
+                total=None, sock_connect=self.timeout, sock_read=self.timeout
+            ),
+        )
+        self._http = (session, loop)
+        return session
+
+    async def _round_trip(self, method: str, url: str, request: Request, token: str) -> _Answer:
+        data, headers = request.body()
+        headers["Authorization"] = f"Bearer {token}"
+        target = URL(with_query(url, request.params), encoded=True)
+        origin = (target.scheme, target.host or "")
+        if origin not in self._proxies:
+            self._proxies[origin] = environment_proxy(*origin)
+        try:
+            async with self._session().request(
+                method, target, data=data, headers=headers, proxy=self._proxies[origin]
+            ) as response:
+                content = await response.read()
+                return _Answer(
+                    response.status,
+                    response.headers,
+                    _json(content, response.charset),
+                    response.reason or "",
+                )
+        except (aiohttp.ClientError, TimeoutError, ssl.SSLError) as exc:
+            raise _network_error(exc, url) from None
 
     @asynccontextmanager
     async def _slots(self, mailboxes: Sequence[str | None]) -> AsyncIterator[None]:
@@ -351,21 +422,19 @@ class GraphClient:
             self.quotas = None
 
     async def _exchange(
-        self, method: str, url: str, kwargs: Mapping[str, Any], slots: Sequence[str | None]
+        self, method: str, url: str, request: Request, slots: Sequence[str | None]
     ) -> _Answer:
         """One HTTP round trip (a token Graph refuses is renewed once); transient
         statuses come back as they are, for the caller to retry."""
-        loop = asyncio.get_running_loop()
-        send = functools.partial(self._send, method, url, kwargs)
+        token = await self._bearer()
         async with self._slots(slots):
-            token, response = await loop.run_in_executor(self._executor, send)
-        if response.status_code == 401:
-            await loop.run_in_executor(self._executor, self._forget, token)
+            answer = await self._round_trip(method, url, request, token)
+        if answer.status == 401:
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._forget, token)
+            token = await self._bearer()
             async with self._slots(slots):
-                token, response = await loop.run_in_executor(self._executor, send)
-        return _Answer(
-            response.status_code, response.headers, _json(response), response.reason or ""
-        )
+                answer = await self._round_trip(method, url, request, token)
+        return answer
 
     async def call(
         self,
@@ -376,17 +445,22 @@ class GraphClient:
         what: str,
         permission: str,
         resend: bool = True,
-        **kwargs: Any,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        json: Any = None,
+        data: bytes | None = None,
     ) -> Any:
         """Graph's JSON answer (None for an empty body); one Kindly error otherwise.
 
-        ``resend=False`` for calls that are not idempotent (sendMail): only a 429,
-        which Graph never carried out, is retried; a 503/504 may have been.
+        ``path`` is under the Graph root, or a whole link Graph gave (``@odata.nextLink``),
+        already encoded. ``resend=False`` for calls that are not idempotent (sendMail):
+        only a 429, which Graph never carried out, is retried; a 503/504 may have been.
         """
         url = path if path.startswith(("https://", "http://")) else self.endpoint + path
+        request = Request(params, headers or {}, json, data)
         attempt = 0
         while True:
-            answer = await self._exchange(method, url, kwargs, [mailbox])
+            answer = await self._exchange(method, url, request, [mailbox])
             if answer.status < 300:
                 return answer.body
             attempt += 1
@@ -397,22 +471,32 @@ class GraphClient:
             raise _graph_error(answer, mailbox=mailbox, what=what, permission=permission)
 
     async def pages(
-        self, path: str, *, mailbox: str | None, what: str, permission: str, **kwargs: Any
+        self,
+        path: str,
+        *,
+        mailbox: str | None,
+        what: str,
+        permission: str,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> list[dict[str, Any]]:
-        """Every item of a collection, following ``@odata.nextLink`` to the end."""
+        """Every item of a collection, following ``@odata.nextLink`` to the end (the link
+        carries the query; the headers go with every page)."""
         items: list[dict[str, Any]] = []
-        page = await self.call(
-            "GET", path, mailbox=mailbox, what=what, permission=permission, **kwargs
-        )
-        while True:
+        link: str | None = path
+        while link:
+            page = await self.call(
+                "GET",
+                link,
+                mailbox=mailbox,
+                what=what,
+                permission=permission,
+                params=params if link is path else None,
+                headers=headers,
+            )
             items.extend(page.get("value", []))
             link = page.get("@odata.nextLink")
-            if not link:
-                return items
-            rest = {k: v for k, v in kwargs.items() if k != "params"}
-            page = await self.call(
-                "GET", link, mailbox=mailbox, what=what, permission=permission, **rest
-            )
+        return items
 
     async def batch(self, parts: Sequence[Part]) -> list[Any]:
         """Each part's JSON answer, in order, sent as few ``$batch`` requests as the
@@ -470,16 +554,15 @@ class GraphClient:
         return Part(part.method, path, part.mailbox, part.what, part.permission)
 
     async def _one(self, part: Part) -> Any:
-        kwargs: dict[str, Any] = {"params": dict(part.params), "headers": dict(part.headers)}
-        if part.body is not None:
-            kwargs["json"] = part.body
         return await self.call(
             part.method,
             part.path,
             mailbox=part.mailbox,
             what=part.what,
             permission=part.permission,
-            **kwargs,
+            params=part.params,
+            headers=part.headers,
+            json=part.body,
         )
 
     async def _send_batch(self, parts: Sequence[Part]) -> list[_Answer]:
@@ -494,12 +577,12 @@ class GraphClient:
             if headers:
                 entry["headers"] = headers
             requests_.append(entry)
-        kwargs = {"json": {"requests": requests_}}
+        request = Request(json={"requests": requests_})
         mailboxes = [part.mailbox for part in parts]
         what = ", ".join(sorted({part.what for part in parts}))
         attempt = 0
         while True:
-            answer = await self._exchange("POST", self.endpoint + "/$batch", kwargs, mailboxes)
+            answer = await self._exchange("POST", self.endpoint + "/$batch", request, mailboxes)
             if answer.status < 300 and isinstance(answer.body, dict):
                 return _unbatch(answer.body, len(parts))
             attempt += 1
@@ -517,8 +600,19 @@ class GraphClient:
         """Idempotent: the connector and the mailer may share this client and both close it."""
         self._executor.shutdown(wait=False, cancel_futures=True)
         self.session.close()
+        if self._http is not None:
+            session, self._http = self._http[0], None
+            await session.close()
         if self.quotas is not None:
             await self.quotas.aclose()
+
+
+def environment_proxy(scheme: str, host: str) -> str | None:
+    """The proxy HTTPS_PROXY / HTTP_PROXY name for ``host``, unless NO_PROXY exempts it: what
+    requests, curl and aiohttp's ``trust_env`` find (credentials stay in the proxy's URL)."""
+    if host and urllib.request.proxy_bypass(host):
+        return None
+    return urllib.request.getproxies().get(scheme)
 
 
 def budget_step(budget: Quota) -> int:
@@ -527,18 +621,20 @@ def budget_step(budget: Quota) -> int:
     return max(1, min(BUDGET_STEP, budget.limit // 100))
 
 
-def _json(response: requests.Response) -> Any:
-    """The body as JSON, None when there is none or it is not JSON; orjson decodes a
-    calendarView page in a third of the time ``response.json()`` takes."""
-    if not response.content:
+def _json(content: bytes, charset: str | None = None) -> Any:
+    """The body as JSON, None when there is none or it is not JSON. Graph sends UTF-8,
+    which orjson decodes fastest; anything else is decoded in the charset the answer
+    names or, as requests did, the UTF its first bytes show."""
+    if not content:
         return None
     try:
-        return orjson.loads(response.content)
+        return orjson.loads(content)
     except orjson.JSONDecodeError:
-        try:
-            return response.json()  # not UTF-8: requests guesses the encoding
-        except ValueError:
-            return None
+        pass
+    try:
+        return json.loads(content.decode(charset or guess_json_utf(content) or "utf-8"))
+    except (LookupError, UnicodeDecodeError, ValueError):
+        return None
 
 
 def _chunks(pending: Sequence[int], parts: Sequence[Part]) -> list[list[int]]:
@@ -590,8 +686,9 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
     return next((v for k, v in headers.items() if k.lower() == name.lower()), None)
 
 
-def _network_error(exc: requests.RequestException, where: str) -> ConnectorError:
-    if isinstance(exc, requests.exceptions.SSLError):
+def _network_error(exc: Exception, where: str) -> ConnectorError:
+    """What requests (tokens) or aiohttp (Graph) raised when the other side was not reached."""
+    if isinstance(exc, requests.exceptions.SSLError | aiohttp.ClientSSLError | ssl.SSLError):
         return ConnectorError(
             f"TLS verification failed for {urlsplit(where).netloc or where}; point "
             "REQUESTS_CA_BUNDLE or SSL_CERT_FILE at the CA that signed its certificate"
@@ -675,7 +772,7 @@ def client_from_settings(settings: Settings) -> GraphClient:
         creds,
         graph_endpoint=str(outlook.graph_endpoint),
         ca_bundle=settings.ca_bundle,
-        workers=GRAPH_IN_FLIGHT,
+        in_flight=GRAPH_IN_FLIGHT,
         quotas=connect(settings.redis_url),
     )
 

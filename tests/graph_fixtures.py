@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -190,7 +191,18 @@ def make_client(
 ) -> GraphClient:
     app = emulator.app
     creds = Credentials(app.tenant_id, app.client_id, secret or app.client_secret, emulator.origin)
-    return GraphClient(creds, graph_endpoint=emulator.graph_endpoint, sleep=sleeps or Sleeps())
+    return GraphClient(
+        creds,
+        graph_endpoint=emulator.graph_endpoint,
+        sleep=sleeps or Sleeps(),
+        ca_bundle=trusted_bundle(),
+    )
+
+
+def trusted_bundle() -> Path | None:
+    """The CA bundle the environment names, as Settings would read it for a real client."""
+    named = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE")
+    return Path(named) if named else None
 
 
 def outlook_settings(emulator: GraphEmulator, **more: Any) -> Settings:

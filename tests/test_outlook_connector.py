@@ -10,13 +10,13 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 
-from connectors.graph_http import _Session
+from connectors.graph_http import Credentials, GraphClient, environment_proxy
 from connectors.outlook import OutlookConnector, from_settings
 from service.errors import AuthFailed, ConnectorError, ProviderUnavailable, RateLimited
 from service.model import HoldKey, HoldRequest, Response, ShowAs, Status
 from service.settings import Settings
 from tests.emulators.graph import CertificatePair, Fault, GraphEmulator
-from tests.graph_fixtures import Sleeps, make_client, outlook_settings
+from tests.graph_fixtures import Sleeps, make_client, outlook_settings, trusted_bundle
 
 AMS = ZoneInfo("Europe/Amsterdam")
 START = datetime(2026, 11, 1, tzinfo=UTC)
@@ -210,6 +210,42 @@ class TestHolds:
         assert emulator.created_events(MARIA) == []
 
 
+class TestNetwork:
+    """Graph out of reach is one line naming the host and what to check, never a traceback."""
+
+    async def test_nobody_listening(self, emulator: GraphEmulator) -> None:
+        client = make_client(emulator)
+        await OutlookConnector(client).timezone(MARIA)
+        emulator.stop()
+        with pytest.raises(ProviderUnavailable, match=r"cannot reach 127\.0\.0\.1:\d+ "):
+            await OutlookConnector(client).timezone("olaf@example.com")
+        await client.aclose()
+
+    async def test_silence_times_out(self, emulator: GraphEmulator) -> None:
+        app = emulator.app
+        creds = Credentials(app.tenant_id, app.client_id, app.client_secret, emulator.origin)
+        client = GraphClient(
+            creds, graph_endpoint=emulator.graph_endpoint, ca_bundle=trusted_bundle(), timeout=0.05
+        )
+        await OutlookConnector(client).timezone(MARIA)
+        emulator.latency = 0.5
+        with pytest.raises(ProviderUnavailable, match=r"cannot reach .*TimeoutError"):
+            await OutlookConnector(client).timezone("olaf@example.com")
+        await client.aclose()
+
+    async def test_graph_certificate_not_trusted(self, emulator: GraphEmulator) -> None:
+        """Signed in (msal trusts the environment's bundle), but the Graph client was given
+        no CA bundle for the emulator's certificate."""
+        app = emulator.app
+        creds = Credentials(app.tenant_id, app.client_id, app.client_secret, emulator.origin)
+        client = GraphClient(creds, graph_endpoint=emulator.graph_endpoint)
+        with pytest.raises(ConnectorError, match="REQUESTS_CA_BUNDLE or SSL_CERT_FILE") as caught:
+            await OutlookConnector(client).timezone(MARIA)
+        assert not isinstance(caught.value, ProviderUnavailable)
+        assert emulator.count("token") == 1
+        await client.aclose()
+
+
 class TestThrottling:
     """429/503 are retried after Retry-After; at most four requests per mailbox at once."""
 
@@ -259,7 +295,7 @@ class TestThrottling:
         import requests
 
         client = make_client(emulator)
-        token = client._token()
+        token, _ = client._token()
         # long enough that all six overlap even on a loaded machine (TLS handshakes included)
         emulator.latency = 1.5
         url = f"{emulator.graph_endpoint}/users/{MARIA}/mailboxSettings"
@@ -341,41 +377,85 @@ class TestSignIn:
         await outlook.aclose()
 
 
-class TestEnvironment:
-    """The HTTP session reads proxies and CA bundle from the environment once per host,
-    and finds what requests itself would (admins behind a proxy depend on it)."""
+PROXY_ENVIRONMENTS = [
+    {},
+    {"HTTPS_PROXY": "http://proxy.example:3128"},
+    {"HTTPS_PROXY": "http://proxy.example:3128", "NO_PROXY": "graph.example"},
+    {"https_proxy": "http://kindly:s3cret@proxy.example:3128", "no_proxy": ".example"},
+    {"REQUESTS_CA_BUNDLE": "/etc/kindly/company-ca.pem"},
+]
+PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy", "REQUESTS_CA_BUNDLE")
 
-    @pytest.mark.parametrize(
-        "environment",
-        [
-            {},
-            {"HTTPS_PROXY": "http://proxy.example:3128"},
-            {"HTTPS_PROXY": "http://proxy.example:3128", "NO_PROXY": "graph.example"},
-            {"REQUESTS_CA_BUNDLE": "/etc/kindly/company-ca.pem"},
-        ],
-    )
-    def test_same_as_requests(
+
+class TunnelProxy:
+    """An HTTP CONNECT proxy, as companies run them in front of Microsoft: it records
+    every tunnel it opens."""
+
+    def __init__(self) -> None:
+        self.tunnels: list[str] = []
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        method, target, _ = head.split(b"\r\n", 1)[0].decode().split(" ")
+        if method != "CONNECT":
+            writer.write(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
+            writer.close()
+            return
+        host, port = target.rsplit(":", 1)
+        upstream_reader, upstream_writer = await asyncio.open_connection(host, int(port))
+        self.tunnels.append(target)
+        writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        await asyncio.gather(
+            self._pipe(reader, upstream_writer), self._pipe(upstream_reader, writer)
+        )
+
+    @staticmethod
+    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while chunk := await reader.read(65536):
+                writer.write(chunk)
+                await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
+
+class TestProxy:
+    """Admins behind a proxy: Graph calls and sign-ins go through HTTPS_PROXY unless
+    NO_PROXY exempts the host, as with every other tool on their machines."""
+
+    @pytest.mark.parametrize("environment", PROXY_ENVIRONMENTS)
+    def test_the_proxy_requests_would_use(
         self, environment: dict[str, str], monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        for name in ("HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy", "REQUESTS_CA_BUNDLE"):
+        for name in PROXY_VARIABLES:
             monkeypatch.delenv(name, raising=False)
         for name, value in environment.items():
             monkeypatch.setenv(name, value)
-        ours, theirs = _Session(5.0, None), requests.Session()
-        for url in (
-            "https://graph.example/v1.0/users/maria/calendarView?$top=100",
-            "https://graph.example/v1.0/$batch",
-            "https://login.example/tenant/oauth2/v2.0/token",
-        ):
-            expected = theirs.merge_environment_settings(url, {}, None, None, None)
-            assert ours.merge_environment_settings(url, {}, None, None, None) == expected
-            assert ours.merge_environment_settings(url, {}, None, None, None) == expected
+        for url in ("https://graph.example/v1.0/$batch", "https://login.other/tenant/token"):
+            theirs = requests.utils.select_proxy(url, requests.utils.get_environ_proxies(url))
+            host = url.split("/")[2]
+            assert environment_proxy("https", host) == theirs
 
-    def test_explicit_settings_go_the_long_way(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
-        session = _Session(5.0, None)
-        url = "https://graph.example/v1.0/$batch"
-        mine = {"https": "http://other.example:8080"}
-        merged = session.merge_environment_settings(url, mine, None, False, None)
-        assert merged["proxies"]["https"] == "http://other.example:8080"
-        assert merged["verify"] is False
+    @pytest.mark.parametrize("exempt", [False, True])
+    async def test_calls_go_through_the_proxy(
+        self, emulator: GraphEmulator, monkeypatch: pytest.MonkeyPatch, exempt: bool
+    ) -> None:
+        proxy = TunnelProxy()
+        server = await asyncio.start_server(proxy.serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        for name in PROXY_VARIABLES[:4]:
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{port}")
+        if exempt:
+            monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        connector = OutlookConnector(make_client(emulator))
+        try:
+            assert await connector.timezone("olaf@example.com") == ZoneInfo("America/New_York")
+        finally:
+            await connector.aclose()
+            server.close()
+        target = emulator.origin.removeprefix("https://")
+        # one tunnel for msal's sign-in, one for Graph's calls
+        assert proxy.tunnels == ([] if exempt else [target, target])

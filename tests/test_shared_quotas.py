@@ -38,6 +38,7 @@ from tests.emulators.graph import GraphEmulator
 from tests.emulators.graph.limits import Counters
 from tests.emulators.graph.limits import PublishedLimits as GraphLimits
 from tests.google_fixtures import NO_RETRIES, connector_for, running, write_org
+from tests.graph_fixtures import trusted_bundle
 from tests.own_redis import OwnRedis, free_port, own_redis
 
 __all__ = ["own_redis"]  # the fixture, imported for its name
@@ -164,6 +165,7 @@ def graph_client(
         Credentials(app.tenant_id, app.client_id, app.client_secret, emulator.origin),
         graph_endpoint=emulator.graph_endpoint,
         quotas=quotas,
+        ca_bundle=trusted_bundle(),
         **options,
     )
 

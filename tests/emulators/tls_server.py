@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,6 +29,9 @@ class EmulatorServer(ThreadingHTTPServer):
             self.context.load_cert_chain(tls.cert, tls.key)
         super().__init__(address, handler)
         self._thread: threading.Thread | None = None
+        #: connections being served: a server going down drops them, kept alive or not
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         # the TLS handshake runs in the request's own thread, so one bad client cannot stall accept
@@ -35,7 +40,13 @@ class EmulatorServer(ThreadingHTTPServer):
                 request = self.context.wrap_socket(request, server_side=True)
             except (ssl.SSLError, OSError):
                 return
-        super().finish_request(request, client_address)
+        with self._open_lock:
+            self._open.add(request)
+        try:
+            super().finish_request(request, client_address)
+        finally:
+            with self._open_lock:
+                self._open.discard(request)
 
     def serve_in_background(self, name: str) -> None:
         """Serve from a daemon thread; a short poll keeps :meth:`stop` quick."""
@@ -47,5 +58,9 @@ class EmulatorServer(ThreadingHTTPServer):
     def stop(self) -> None:
         self.shutdown()
         self.server_close()
+        with self._open_lock:
+            for connection in self._open:
+                with contextlib.suppress(OSError):
+                    connection.shutdown(socket.SHUT_RDWR)
         if self._thread is not None:
             self._thread.join(timeout=5)
