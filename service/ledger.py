@@ -18,6 +18,8 @@ Keys (all under ``kindly:``, each expiring three weeks after its last write)::
 from __future__ import annotations
 
 import asyncio
+import functools
+import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -26,7 +28,7 @@ from typing import Any, TypeVar, cast
 
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from service.errors import LedgerUnavailable
@@ -274,8 +276,18 @@ class RedisLedger:
 
 
 async def eval_script(redis: Redis, script: str, key: str, *args: str | int) -> Any:
-    """Run a Lua script on one key (redis-py types its result for sync and async alike)."""
-    return await cast(Awaitable[Any], redis.eval(script, 1, key, *(str(a) for a in args)))
+    """Run a Lua script on one key by its digest, sending its text only to a Redis that does
+    not have it yet (a restarted one): the gate's script runs a few times a request."""
+    values = [str(a) for a in args]
+    try:
+        return await cast(Awaitable[Any], redis.evalsha(_digest(script), 1, key, *values))
+    except NoScriptError:
+        return await cast(Awaitable[Any], redis.eval(script, 1, key, *values))
+
+
+@functools.cache
+def _digest(script: str) -> str:
+    return hashlib.sha1(script.encode(), usedforsecurity=False).hexdigest()
 
 
 def _text(value: bytes | str) -> str:

@@ -11,10 +11,12 @@ import pytest
 from redis.asyncio import Redis
 
 from service.errors import KindlyError, LedgerUnavailable
-from service.ledger import DigestState, RedisLedger
+from service.ledger import _SET_STATE, DigestState, RedisLedger, _digest
 from service.model import HoldKey, PlacedHold
 from service.settings import load_settings
+from tests.own_redis import OwnRedis, own_redis
 
+__all__ = ["own_redis"]  # the fixture, imported so pytest finds it
 REDIS_URL = "redis://127.0.0.1:6379/0"
 WEEK = "2026-W48"
 
@@ -96,6 +98,25 @@ class TestSendingLease:
         assert not await ledger.begin_send("m@x.org", WEEK, "<i>", token="two", lease_seconds=30)
         await ledger.end_send("m@x.org", WEEK, token="one")
         assert await ledger.begin_send("m@x.org", WEEK, "<i>", token="two", lease_seconds=30)
+
+
+class TestScripts:
+    """Scripts run by their digest; a Redis that restarted without them is sent their text."""
+
+    async def test_after_a_restart(self, own_redis: OwnRedis) -> None:
+        before: Redis = Redis.from_url(own_redis.url)
+        await RedisLedger(before, prefix="kindly-test:").record_failed("m@x.org", WEEK, "why")
+        assert await before.script_exists(_digest(_SET_STATE)) == [True]
+        await before.aclose()
+        own_redis.stop()
+        own_redis.start()
+        client: Redis = Redis.from_url(own_redis.url)
+        ledger = RedisLedger(client, prefix="kindly-test:")
+        assert await client.script_exists(_digest(_SET_STATE)) == [False]
+        await ledger.record_failed("n@x.org", WEEK, "why")
+        assert (await ledger.digest("n@x.org", WEEK)).state is DigestState.FAILED
+        assert await client.script_exists(_digest(_SET_STATE)) == [True]
+        await client.aclose()
 
 
 class TestAttempts:
