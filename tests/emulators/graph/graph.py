@@ -13,7 +13,6 @@ application permissions like Graph does.
 from __future__ import annotations
 
 import base64
-import email
 import email.policy
 import json
 import re
@@ -22,6 +21,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from email.parser import BytesHeaderParser
 from typing import Any
 from urllib.parse import urlencode
 
@@ -45,6 +45,7 @@ WRITE_CALENDAR = frozenset({"Calendars.ReadWrite"})
 READ_USERS = frozenset({"User.Read.All", "User.ReadBasic.All", "Directory.Read.All"})
 READ_SETTINGS = frozenset({"MailboxSettings.Read", "MailboxSettings.ReadWrite"})
 SEND_MAIL = frozenset({"Mail.Send"})
+HEADERS = BytesHeaderParser(policy=email.policy.default)
 READ_MAIL = frozenset({"Mail.ReadBasic.All", "Mail.ReadBasic", "Mail.Read", "Mail.ReadWrite"})
 
 EVENT_FIELDS = frozenset(
@@ -754,7 +755,9 @@ def _user_json(user: User, select: list[str]) -> dict[str, Any]:
 
 
 def _mime_mail(user: User, raw: bytes, now: datetime) -> SentMail:
-    message = email.message_from_bytes(raw, policy=email.policy.default)
+    # the headers are all a send needs; the body is kept as sent (parsing its parts was
+    # three quarters of the emulator's CPU in a 2,000-manager run)
+    message = HEADERS.parsebytes(raw)
     message_id = str(message.get("Message-ID") or f"<{uuid.uuid4()}@emulator.outlook.com>").strip()
     to: Any = message.get("To")
     recipients = tuple(str(a.addr_spec).lower() for a in to.addresses) if to else ()
