@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from service.model import Event, Response
+from service.model import DECLINED, Event
 
 
 def between(event: Event, manager: str, report: str) -> bool:
@@ -29,8 +29,8 @@ def stands(event: Event, manager: str, report: str) -> bool:
     """Not cancelled and declined by neither: what a scheduled 1:1 needs to count as one."""
     return (
         not event.cancelled
-        and event.response_of(manager) is not Response.DECLINED
-        and event.response_of(report) is not Response.DECLINED
+        and event.response_of(manager) is not DECLINED
+        and event.response_of(report) is not DECLINED
     )
 
 

@@ -41,6 +41,14 @@ class ShowAs(StrEnum):
     WORKING_ELSEWHERE = "working_elsewhere"
 
 
+#: enum members the per-event predicates compare with, read once: on Python 3.11 every
+#: ``Status.CANCELLED`` goes through ``EnumType.__getattr__``'s slot, several times the
+#: cost of a global read, and a digest makes hundreds of them
+CANCELLED = Status.CANCELLED
+DECLINED = Response.DECLINED
+FREE = ShowAs.FREE
+
+
 @dataclass(frozen=True, slots=True)
 class Attendee:
     """A person or resource invited to an event; ``email`` is lower-case."""
@@ -109,7 +117,7 @@ class Event:
 
     @property
     def cancelled(self) -> bool:
-        return self.status is Status.CANCELLED
+        return self.status is CANCELLED
 
     @property
     def rescheduled(self) -> bool:
@@ -273,7 +281,14 @@ class Policy:
     @property
     def working_time(self) -> WorkingTime:
         """The organisation's default working time (``KINDLY_WORKING_DAYS``, start, end)."""
-        return WorkingTime(self.work_days, self.work_start, self.work_end)
+        return _working_time(self.work_days, self.work_start, self.work_end)
+
+
+@lru_cache(maxsize=64)
+def _working_time(days: frozenset[int], start: time, end: time) -> WorkingTime:
+    """One value per distinct working time: every person of every team asks for the
+    organisation's, and a value built once is the same value."""
+    return WorkingTime(days, start, end)
 
 
 def iso_week(moment: datetime | date) -> str:

@@ -119,6 +119,8 @@ def _working(
 ) -> WorkingTime:
     """Roster first, field by field; then the provider; then the settings."""
     fallback = provider.working if provider is not None else policy.working_time
+    if days is None and hours is None:
+        return fallback  # nothing of the roster's own: most people
     start, end = hours if hours is not None else (fallback.start, fallback.end)
     return WorkingTime(days if days is not None else fallback.days, start, end)
 
