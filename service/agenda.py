@@ -23,6 +23,7 @@ from service.cadence import ReportStatus, TeamAnalysis
 from service.i18n import N_, Translator, translator
 from service.model import Policy, Report
 from service.recap import untrusted, web_link
+from service.values import quick_init
 
 try:
     # CPython's own SHA-256: for 30-byte inputs, hashlib's OpenSSL constructor costs
@@ -49,6 +50,7 @@ ROTATING = ORDER[1:]
 MAX_QUESTIONS = 3
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class AgendaBlock:
     kind: BlockKind
@@ -61,6 +63,7 @@ class AgendaBlock:
     link: str | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Agenda:
     """At most three questions: the person first, then two blocks in rotation.

@@ -14,6 +14,7 @@ from service.away import Away
 from service.meetings import MeetingIndex, stands
 from service.model import Event, Manager, Policy, Report, Response, iso_week
 from service.slots import local_instant
+from service.values import quick_init
 
 #: a roster start_date this recent (or still ahead) makes a new hire
 NEW_HIRE_DAYS = 14
@@ -29,6 +30,7 @@ class ChangeKind(StrEnum):
     RESCHEDULED = "rescheduled"
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Change:
     """A 1:1 that did not go as scheduled, for the digest's transparency block."""
@@ -44,6 +46,7 @@ class Change:
     by: str | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ReportStatus:
     report: Report
@@ -71,6 +74,7 @@ class ReportStatus:
     back_on: date | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class WeekCoverage:
     """Share of reports met within their cadence as of the end of one ISO week."""
@@ -209,6 +213,7 @@ class _Span:
         )
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class _History:
     """One report's 1:1s that stand, as the status and the coverage trend both need them."""

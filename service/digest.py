@@ -21,6 +21,7 @@ from service.i18n import N_, Translator, environment, translator
 from service.model import PlacedHold, Policy, iso_week
 from service.recap import Recap, recap, untrusted, web_link
 from service.template_inlining import NotInlinable, inline_css, inlined_template
+from service.values import quick_init
 
 __all__ = [
     "CoverageColumn",
@@ -101,6 +102,7 @@ def state_of(status: ReportStatus, *, cadence_percent: int) -> State:
     return State.ON_TRACK
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class GlanceRow:
     """One report in the "at a glance" list."""
@@ -120,6 +122,7 @@ class GlanceRow:
     next_line: str = ""
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class CoverageColumn:
     """One week of the team coverage chart, labelled by its Monday."""
@@ -134,6 +137,7 @@ class CoverageColumn:
         return max(self.percent * 64 // 100, 2)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ReportSection:
     """What the digest says about one report: those with an agenda, and those with
@@ -151,6 +155,7 @@ class ReportSection:
     follow_ups: tuple[str, ...] = ()
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Digest:
     """Everything a digest shows, computed: the templates only lay it out."""

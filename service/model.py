@@ -13,6 +13,8 @@ from datetime import UTC, date, datetime, time
 from enum import StrEnum
 from functools import lru_cache
 
+from service.values import quick_init
+
 
 class Response(StrEnum):
     """An attendee's answer to an invitation."""
@@ -65,6 +67,7 @@ def interned_attendee(email: str, response: Response, resource: bool = False) ->
     return Attendee(email, response, resource)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class HoldKey:
     """The identity of one Kindly hold: one per (manager, report, ISO week)."""
@@ -144,6 +147,7 @@ class Event:
         return frozenset(found)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, order=True)
 class Interval:
     """A half-open span of time [start, end)."""
@@ -171,6 +175,7 @@ class HoldRequest:
     timezone: str = "UTC"
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class PlacedHold:
     """A hold on the calendar: created now or found already there."""
@@ -182,6 +187,7 @@ class PlacedHold:
     link: str | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class WorkingTime:
     """The days and hours someone works, on their own clock (``end`` after ``start``)."""

@@ -28,12 +28,14 @@ from service.model import (
     WorkingTime,
 )
 from service.slots import local_instant
+from service.values import quick_init
 
 WEEKDAYS = {"mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6, "sun": 7}
 #: the languages Kindly writes in, as the holidays package names them
 HOLIDAY_LANGUAGES = {"en": "en_US", "nl": "nl"}
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Person:
     """One person's working week on their own clock."""
