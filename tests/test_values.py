@@ -1,10 +1,13 @@
-"""The quick ``__init__`` of the core's value types builds what the dataclass's own builds."""
+"""The core's fast paths do what the plain code does: value types' quick ``__init__``, the
+templates' attribute reads and escaping filters."""
 
 from __future__ import annotations
 
 import dataclasses
 import inspect
 import pickle
+from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -17,7 +20,10 @@ import service.digest
 import service.hold_plan
 import service.recap
 import service.working_time  # noqa: F401 - their classes register with QUICK on import
+from service import template_inlining
+from service.i18n import environment
 from service.model import Interval
+from service.template_inlining import NotInlinable
 from service.values import QUICK, quick_init
 from tests.fuzzing import quick
 
@@ -105,3 +111,48 @@ def test_only_for_the_plain_case() -> None:
     for cls in (Mutable, Factory, NoSlots):
         with pytest.raises(TypeError):
             quick_init(cls)
+
+
+class TestTemplateFastPaths:
+    """The templates read fields and escape values as before, only with fewer calls."""
+
+    def test_fields_compile_to_attribute_reads(self) -> None:
+        env = environment("en")
+        source = str(env.compile("{{ d.greeting }} {{ d.class }}", raw=True))
+        assert ".greeting" in source
+        assert "'greeting'" not in source
+        assert "environment.getattr(" in source  # ``class`` would not compile as ``.class``
+        page = env.from_string("{{ d.greeting }} {{ d.class }}")
+        assert page.render(d=SimpleNamespace(greeting="Hi", **{"class": "x"})) == "Hi x"
+
+    def test_a_missing_field_still_fails(self) -> None:
+        with pytest.raises(AttributeError):
+            environment("en").from_string("{{ d.nope }}").render(d=SimpleNamespace())
+
+    @quick
+    @given(st.one_of(st.text(alphabet="ab&<>\"'\xa0\r\0 é’"), st.integers(), st.booleans()))
+    def test_escaping_filters_as_the_full_escape(self, value: object) -> None:
+        def escaped(full: Callable[[object], str]) -> str | type[NotInlinable]:
+            try:
+                return full(value)
+            except NotInlinable:
+                return NotInlinable
+
+        text = str(value)
+        if "\r" in text:
+            assert escaped(template_inlining._text) is NotInlinable
+            assert escaped(template_inlining._attribute) is NotInlinable
+            return
+        assert template_inlining._text(value) == (
+            text.replace("\0", "")
+            .replace("&", "&amp;")
+            .replace("\xa0", "&nbsp;")
+            .replace("<", "&lt;")
+            .replace(">", "&gt;")
+        )
+        assert template_inlining._attribute(value) == (
+            text.replace("\0", "\ufffd")
+            .replace("&", "&amp;")
+            .replace("\xa0", "&nbsp;")
+            .replace('"', "&quot;")
+        )
