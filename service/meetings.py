@@ -77,11 +77,17 @@ class MeetingIndex:
         self._by_people: dict[frozenset[str], list[Event]] = {}
         self._holds: dict[tuple[str, str], list[Event]] = {}
         self._position: dict[int, int] | None = None
+        by_people = self._by_people
         for event in self._events:
             if not event.all_day:
                 people = two_at_most(event)
                 if people is not None:  # a larger meeting is nobody's 1:1
-                    self._by_people.setdefault(people, []).append(event)
+                    # most buckets exist already: no new list for setdefault to throw away
+                    bucket = by_people.get(people)
+                    if bucket is None:
+                        by_people[people] = [event]
+                    else:
+                        bucket.append(event)
             key = event.hold_key
             if key is not None and not event.cancelled:
                 self._holds.setdefault((key.manager, key.report), []).append(event)
