@@ -23,6 +23,7 @@ from service.cadence import ReportStatus, TeamAnalysis
 from service.i18n import N_, Translator, translator
 from service.model import Policy, Report
 from service.recap import untrusted, web_link
+from service.values import quick_init
 
 try:
     # CPython's own SHA-256: for 30-byte inputs, hashlib's OpenSSL constructor costs
@@ -43,12 +44,17 @@ class BlockKind(StrEnum):
 
 #: the kindness-first order of docs/design.md
 ORDER = tuple(BlockKind)
+#: read once: ``BlockKind.CHECK_IN`` goes through ``EnumType.__getattr__``'s slot on 3.11, and
+#: ``kind.value`` through a Python property
+CHECK_IN, SUPPORT = BlockKind.CHECK_IN, BlockKind.SUPPORT
+_ROTATION_NAMES = MappingProxyType({kind: kind.value for kind in BlockKind})
 #: the blocks that take turns after the check-in, two a week
 ROTATING = ORDER[1:]
 #: at most this many questions per person: more than a 30-minute conversation holds
 MAX_QUESTIONS = 3
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class AgendaBlock:
     kind: BlockKind
@@ -61,6 +67,7 @@ class AgendaBlock:
     link: str | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Agenda:
     """At most three questions: the person first, then two blocks in rotation.
@@ -246,12 +253,12 @@ def build_agenda(
     used = set(taken)
     blocks = []
     for kind in block_kinds(report.email, week, support=support):
-        bank = GETTING_TO_KNOW_YOU if kind is BlockKind.CHECK_IN and welcome else QUESTIONS[kind]
-        rotation = "getting_to_know_you" if bank is GETTING_TO_KNOW_YOU else kind.value
+        bank = GETTING_TO_KNOW_YOU if kind is CHECK_IN and welcome else QUESTIONS[kind]
+        rotation = "getting_to_know_you" if bank is GETTING_TO_KNOW_YOU else _ROTATION_NAMES[kind]
         question = pick_question(report.email, rotation, week, bank, used)
         used.add(question)
         title = _GETTING_TO_KNOW_YOU_TITLE if bank is GETTING_TO_KNOW_YOU else _TITLES[kind]
-        link = resources if kind is BlockKind.SUPPORT else None
+        link = resources if kind is SUPPORT else None
         blocks.append(AgendaBlock(kind, t.gettext(title), t.gettext(question), question, link))
     return Agenda(
         report=report,
@@ -323,10 +330,10 @@ def block_kinds(email: str, week: str, *, support: bool) -> tuple[BlockKind, ...
     turn = week_ordinal(week) + _offset(email, "blocks", len(ROTATING))
     if support:
         others = ROTATING[:-1]
-        chosen = {others[turn % len(others)], BlockKind.SUPPORT}
+        chosen = {others[turn % len(others)], SUPPORT}
     else:
         chosen = {ROTATING[(2 * turn) % len(ROTATING)], ROTATING[(2 * turn + 1) % len(ROTATING)]}
-    return (BlockKind.CHECK_IN, *(kind for kind in ROTATING if kind in chosen))
+    return (CHECK_IN, *(kind for kind in ROTATING if kind in chosen))
 
 
 def pick_question(

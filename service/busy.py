@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, tzinfo
 from itertools import pairwise
 
-from service.model import Event, Interval, Response, ShowAs, Status
+from service.model import CANCELLED, DECLINED, FREE, Event, Interval
 
 
 def blocks_time(event: Event, person: str) -> bool:
@@ -22,11 +22,11 @@ def _blocks(event: Event, person: str) -> bool:
     """:func:`blocks_time` for a lower-case ``person``: a calendar asks it for every event,
     always about the same person. Only an attendee's answer can be a decline
     (``Event.response_of``), and the first entry for the person is their answer."""
-    if event.status is Status.CANCELLED or event.show_as is ShowAs.FREE:
+    if event.status is CANCELLED or event.show_as is FREE:
         return False
     for attendee in event.attendees:
         if attendee.email == person:
-            return attendee.response is not Response.DECLINED
+            return attendee.response is not DECLINED
     return True
 
 
@@ -57,7 +57,14 @@ def busy_intervals(
     """
     person = person.lower()
     spans = []
+    zone, cutoff = None, None
     for event in events:
+        if since is not None:
+            if event.end.tzinfo is not zone:
+                zone = event.end.tzinfo
+                cutoff = _wall_cutoff(since, zone)
+            if cutoff is not None and event.end < cutoff:
+                continue  # long over by its own clock: no conversion needed to know
         if _blocks(event, person):
             # compared as UTC instants: an aware comparison across zones costs several
             # offset look-ups, a conversion one
@@ -66,6 +73,23 @@ def busy_intervals(
                 spans.append((event.start.astimezone(UTC), end))
     spans.sort()
     return _joined(spans)
+
+
+#: more than any two UTC offsets of one zone differ by (each is under a day either way)
+_WALL_MARGIN = timedelta(days=2)
+
+
+def _wall_cutoff(since: datetime, zone: tzinfo | None) -> datetime | None:
+    """``since`` less two days, on the clock of ``zone``: an end in ``zone`` before it ends
+    before ``since``, told by a wall-clock comparison with no offset look-up (datetimes of
+    one tzinfo compare so); None for naive ends, which are left to the exact test.
+
+    A calendar read from weeks back mostly ends before ``since``: those events are passed
+    over at the cost of one comparison instead of a conversion to UTC.
+    """
+    if zone is None:
+        return None
+    return since.astimezone(zone) - _WALL_MARGIN
 
 
 def _joined(spans: list[tuple[datetime, datetime]]) -> list[Interval]:

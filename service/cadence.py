@@ -8,12 +8,14 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from functools import lru_cache
+from operator import itemgetter
 from zoneinfo import ZoneInfo
 
 from service.away import Away
 from service.meetings import MeetingIndex, stands
 from service.model import Event, Manager, Policy, Report, Response, iso_week
 from service.slots import local_instant
+from service.values import quick_init
 
 #: a roster start_date this recent (or still ahead) makes a new hire
 NEW_HIRE_DAYS = 14
@@ -29,6 +31,7 @@ class ChangeKind(StrEnum):
     RESCHEDULED = "rescheduled"
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Change:
     """A 1:1 that did not go as scheduled, for the digest's transparency block."""
@@ -44,6 +47,7 @@ class Change:
     by: str | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ReportStatus:
     report: Report
@@ -71,6 +75,7 @@ class ReportStatus:
     back_on: date | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class WeekCoverage:
     """Share of reports met within their cadence as of the end of one ISO week."""
@@ -209,6 +214,7 @@ class _Span:
         )
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class _History:
     """One report's 1:1s that stand, as the status and the coverage trend both need them."""
@@ -224,13 +230,17 @@ class _History:
     next_one: Event | None
 
 
+#: the start of a (start, event) pair, the key 1:1s are sorted by (stable: ties keep order)
+_START = itemgetter(0)
+
+
 def _history(
     manager: str, report: Report, scheduled: Sequence[_Dated], *, span: _Span, policy: Policy
 ) -> _History:
     """``scheduled``: the events between manager and report (``MeetingIndex.scheduled``)."""
     ones = sorted(
         ((start, e) for start, e in scheduled if stands(e, manager, report.email)),
-        key=lambda pair: pair[0],
+        key=_START,
     )
     held = [(start, e) for start, e in ones if span.since <= start < span.now]
     ahead = [(start, e) for start, e in ones if span.now <= start < span.lookahead_end]
@@ -285,13 +295,11 @@ def _changes(
 ) -> tuple[Change, ...]:
     """Scheduled 1:1s that were called off, declined or moved, oldest first."""
 
-    def in_window(moment: datetime | None) -> bool:
-        return moment is not None and since <= _utc(moment) < until
-
     found = (
         _change(e, manager, report)
         for start, e in scheduled
-        if since <= start < until or in_window(e.original_start)
+        if since <= start < until
+        or (e.original_start is not None and since <= _utc(e.original_start) < until)
     )
     return tuple(sorted((c for c in found if c is not None), key=lambda c: _utc(c.when)))
 
@@ -351,13 +359,10 @@ def _week_coverage(histories: Sequence[_History], week: _CoverageWeek) -> WeekCo
     A report counts from the week of their roster start date on: a new hire is
     not missing from the weeks before they joined.
     """
-    members = [h for h in histories if _joined_by(h.report, week.sunday)]
-    met = sum(1 for h in members if _met_by(h, week.end))
+    sunday, end = week.sunday, week.end
+    members = [h for h in histories if h.report.start_date is None or h.report.start_date <= sunday]
+    met = sum(1 for h in members if _met_by(h, end))
     return WeekCoverage(week.name, met, len(members))
-
-
-def _joined_by(report: Report, day: date) -> bool:
-    return report.start_date is None or report.start_date <= day
 
 
 def _met_by(history: _History, end: datetime) -> bool:

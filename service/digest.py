@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from types import MappingProxyType
 
 from service.agenda import Agenda, first_name, rotation_index, shows_agenda
@@ -21,6 +22,7 @@ from service.i18n import N_, Translator, environment, translator
 from service.model import PlacedHold, Policy, iso_week
 from service.recap import Recap, recap, untrusted, web_link
 from service.template_inlining import NotInlinable, inline_css, inlined_template
+from service.values import quick_init
 
 __all__ = [
     "CoverageColumn",
@@ -86,21 +88,26 @@ _TONES = MappingProxyType(
 )
 
 
+#: the states, read once (``State.AWAY`` goes through ``EnumType.__getattr__``'s slot on 3.11)
+_AWAY, _NEW_HIRE, _OVERDUE, _PLANNED, _DUE, _ON_TRACK = State
+
+
 def state_of(status: ReportStatus, *, cadence_percent: int) -> State:
     """Away first (nothing is asked of someone on leave), then a new hire, then the cadence."""
     if status.away:
-        return State.AWAY
+        return _AWAY
     if status.new_hire:
-        return State.NEW_HIRE
+        return _NEW_HIRE
     if status.overdue:
-        return State.OVERDUE
+        return _OVERDUE
     if status.next_upcoming is not None:
-        return State.PLANNED
+        return _PLANNED
     if cadence_percent >= DUE_SOON * 100:
-        return State.DUE
-    return State.ON_TRACK
+        return _DUE
+    return _ON_TRACK
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class GlanceRow:
     """One report in the "at a glance" list."""
@@ -120,6 +127,7 @@ class GlanceRow:
     next_line: str = ""
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class CoverageColumn:
     """One week of the team coverage chart, labelled by its Monday."""
@@ -134,6 +142,7 @@ class CoverageColumn:
         return max(self.percent * 64 // 100, 2)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ReportSection:
     """What the digest says about one report: those with an agenda, and those with
@@ -151,6 +160,7 @@ class ReportSection:
     follow_ups: tuple[str, ...] = ()
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Digest:
     """Everything a digest shows, computed: the templates only lay it out."""
@@ -317,6 +327,7 @@ class _View:
         agendas: Mapping[str, Agenda],
     ) -> None:
         self.now = analysis.now
+        self.utc_now = analysis.now.astimezone(UTC)
         self.tz = analysis.tz
         self.t = t
         self.policy = policy
@@ -334,7 +345,7 @@ class _View:
             name=untrusted(status.report.name),
             state=self.status_line(status, state),
             next_one=next_one,
-            cadence=_cadence(status.cadence_days, t),
+            cadence=_cadence(status.cadence_days, t.language),
             bar_percent=percent,
             tone=_TONES[state],
             kind=state,
@@ -344,13 +355,13 @@ class _View:
     def status_line(self, status: ReportStatus, state: State) -> str:
         """The one status of a report, worded for the manager."""
         t = self.t
-        if state is State.AWAY:
+        if state is _AWAY:
             if status.back_on is None:
                 return t.gettext("away for now; a warm welcome back when they return")
             return t.gettext("away, back on %(when)s: plan a warm welcome back") % {
                 "when": t.day(status.back_on)
             }
-        if state is State.NEW_HIRE:
+        if state is _NEW_HIRE:
             start = status.report.start_date
             joined = t.day(start) if start is not None else ""
             if start is not None and start > self.now.astimezone(self.tz).date():
@@ -363,7 +374,7 @@ class _View:
     def _cadence_percent(self, status: ReportStatus) -> int:
         if status.last_held is None:
             return 100
-        gone = (self.now.astimezone(UTC) - status.last_held.astimezone(UTC)) / timedelta(
+        gone = (self.utc_now - status.last_held.astimezone(UTC)) / timedelta(
             days=status.cadence_days
         )
         return max(0, min(100, round(gone * 100)))
@@ -537,7 +548,10 @@ def _intro(analysis: TeamAnalysis, t: Translator) -> str:
     return ""
 
 
-def _cadence(days: int, t: Translator) -> str:
+@lru_cache(maxsize=256)
+def _cadence(days: int, language: str) -> str:
+    """Cached: every report of a digest has one of a few cadences."""
+    t = translator(language)
     if days % 7 == 0:
         return t.ngettext("every week", "every %(num)d weeks", days // 7)
     return t.ngettext("every day", "every %(num)d days", days)

@@ -30,6 +30,7 @@ from service.meetings import MeetingIndex
 from service.model import HoldKey, Interval, PlacedHold
 from service.slots import blocked_after, daily, first_free, local_instant, with_span
 from service.team_time import TeamTime
+from service.values import quick_init
 from service.week import ManagerWeek
 
 
@@ -47,6 +48,7 @@ class Unplaced(StrEnum):
     FULLY_BOOKED = "fully_booked"  # shared working hours, but none free
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class HoldPlan:
     status: ReportStatus

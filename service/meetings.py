@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from service.model import Event, Response
+from service.model import CANCELLED, DECLINED, Event
 
 
 def between(event: Event, manager: str, report: str) -> bool:
@@ -28,9 +28,9 @@ def is_one_on_one(event: Event, manager: str, report: str) -> bool:
 def stands(event: Event, manager: str, report: str) -> bool:
     """Not cancelled and declined by neither: what a scheduled 1:1 needs to count as one."""
     return (
-        not event.cancelled
-        and event.response_of(manager) is not Response.DECLINED
-        and event.response_of(report) is not Response.DECLINED
+        event.status is not CANCELLED  # ``not event.cancelled``, without a property call
+        and event.response_of(manager) is not DECLINED
+        and event.response_of(report) is not DECLINED
     )
 
 
@@ -45,11 +45,17 @@ def is_hold_for(event: Event, manager: str, report: str) -> bool:
     )
 
 
+_NOBODY: frozenset[str] = frozenset()
+
+
 def two_at_most(event: Event) -> frozenset[str] | None:
     """``event.people()`` when they are two at most, the only sets :func:`between` accepts;
     None for a larger meeting, told after its third person rather than from all of them."""
-    found = {event.organizer} if event.organizer else set()
-    for attendee in event.attendees:
+    organizer, attendees = event.organizer, event.attendees
+    if not attendees:  # focus time, lunch, time off: most of a calendar
+        return frozenset((organizer,)) if organizer else _NOBODY
+    found = {organizer} if organizer else set()
+    for attendee in attendees:
         if not attendee.resource:
             found.add(attendee.email)
             if len(found) > 2:
@@ -71,11 +77,17 @@ class MeetingIndex:
         self._by_people: dict[frozenset[str], list[Event]] = {}
         self._holds: dict[tuple[str, str], list[Event]] = {}
         self._position: dict[int, int] | None = None
+        by_people = self._by_people
         for event in self._events:
             if not event.all_day:
                 people = two_at_most(event)
                 if people is not None:  # a larger meeting is nobody's 1:1
-                    self._by_people.setdefault(people, []).append(event)
+                    # most buckets exist already: no new list for setdefault to throw away
+                    bucket = by_people.get(people)
+                    if bucket is None:
+                        by_people[people] = [event]
+                    else:
+                        bucket.append(event)
             key = event.hold_key
             if key is not None and not event.cancelled:
                 self._holds.setdefault((key.manager, key.report), []).append(event)

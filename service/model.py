@@ -13,6 +13,8 @@ from datetime import UTC, date, datetime, time
 from enum import StrEnum
 from functools import lru_cache
 
+from service.values import quick_init
+
 
 class Response(StrEnum):
     """An attendee's answer to an invitation."""
@@ -41,6 +43,14 @@ class ShowAs(StrEnum):
     WORKING_ELSEWHERE = "working_elsewhere"
 
 
+#: enum members the per-event predicates compare with, read once: on Python 3.11 every
+#: ``Status.CANCELLED`` goes through ``EnumType.__getattr__``'s slot, several times the
+#: cost of a global read, and a digest makes hundreds of them
+CANCELLED = Status.CANCELLED
+DECLINED = Response.DECLINED
+FREE = ShowAs.FREE
+
+
 @dataclass(frozen=True, slots=True)
 class Attendee:
     """A person or resource invited to an event; ``email`` is lower-case."""
@@ -57,6 +67,7 @@ def interned_attendee(email: str, response: Response, resource: bool = False) ->
     return Attendee(email, response, resource)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class HoldKey:
     """The identity of one Kindly hold: one per (manager, report, ISO week)."""
@@ -109,7 +120,7 @@ class Event:
 
     @property
     def cancelled(self) -> bool:
-        return self.status is Status.CANCELLED
+        return self.status is CANCELLED
 
     @property
     def rescheduled(self) -> bool:
@@ -136,6 +147,7 @@ class Event:
         return frozenset(found)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, order=True)
 class Interval:
     """A half-open span of time [start, end)."""
@@ -163,6 +175,7 @@ class HoldRequest:
     timezone: str = "UTC"
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class PlacedHold:
     """A hold on the calendar: created now or found already there."""
@@ -174,6 +187,7 @@ class PlacedHold:
     link: str | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class WorkingTime:
     """The days and hours someone works, on their own clock (``end`` after ``start``)."""
@@ -273,7 +287,14 @@ class Policy:
     @property
     def working_time(self) -> WorkingTime:
         """The organisation's default working time (``KINDLY_WORKING_DAYS``, start, end)."""
-        return WorkingTime(self.work_days, self.work_start, self.work_end)
+        return _working_time(self.work_days, self.work_start, self.work_end)
+
+
+@lru_cache(maxsize=64)
+def _working_time(days: frozenset[int], start: time, end: time) -> WorkingTime:
+    """One value per distinct working time: every person of every team asks for the
+    organisation's, and a value built once is the same value."""
+    return WorkingTime(days, start, end)
 
 
 def iso_week(moment: datetime | date) -> str:

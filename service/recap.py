@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from service.meetings import MeetingIndex, is_hold_for, is_one_on_one, stands
 from service.model import Event, Manager, Report
+from service.values import quick_init
 
 #: the section heading Kindly writes and reads, in every supported language
 HEADINGS = ("Agreed expectations", "Afgesproken verwachtingen")
@@ -47,6 +48,7 @@ _LOOKS_HTML = re.compile(r"<(?:[a-zA-Z][a-zA-Z0-9]*|/[a-zA-Z][a-zA-Z0-9]*|!--)[^
 _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Recap:
     """What to follow up with one report: standing expectations, last time's agreements

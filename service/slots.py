@@ -139,10 +139,10 @@ def next_boundary(moment: datetime, tz: ZoneInfo) -> datetime:
 
 def blocked_after(busy: Iterable[Interval], *, after: datetime) -> list[Interval]:
     """Busy time that still matters, in UTC, merged and sorted."""
-    spans = (
+    spans = [
         b if _in_utc(b) else Interval(b.start.astimezone(UTC), b.end.astimezone(UTC)) for b in busy
-    )
-    return merge(s for s in spans if s.end > after and s.start <= s.end)
+    ]
+    return merge([s for s in spans if s.end > after and s.start <= s.end])
 
 
 def with_span(blocked: list[Interval], span: Interval) -> list[Interval]:

@@ -28,12 +28,14 @@ from service.model import (
     WorkingTime,
 )
 from service.slots import local_instant
+from service.values import quick_init
 
 WEEKDAYS = {"mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6, "sun": 7}
 #: the languages Kindly writes in, as the holidays package names them
 HOLIDAY_LANGUAGES = {"en": "en_US", "nl": "nl"}
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Person:
     """One person's working week on their own clock."""
@@ -119,6 +121,8 @@ def _working(
 ) -> WorkingTime:
     """Roster first, field by field; then the provider; then the settings."""
     fallback = provider.working if provider is not None else policy.working_time
+    if days is None and hours is None:
+        return fallback  # nothing of the roster's own: most people
     start, end = hours if hours is not None else (fallback.start, fallback.end)
     return WorkingTime(days if days is not None else fallback.days, start, end)
 

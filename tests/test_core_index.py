@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 from babel.dates import format_skeleton, format_time
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from jinja2 import DictLoader, Environment, PackageLoader, StrictUndefined, select_autoescape
 
@@ -119,6 +119,12 @@ events_around_now = st.builds(
     hold_key=st.one_of(st.none(), st.just(HoldKey(MARIA, SAM, "W"))),
 )
 TEAM = Manager(MARIA, "Maria", reports=(Report(SAM, "Sam"), Report(ANA, "Ana")))
+#: the largest jumps of a zone's offset: Samoa skipped 30 December 2011 (UTC-10 to UTC+14),
+#: Kwajalein lived 30 September 1969 twice (UTC+11 to UTC-12)
+DAY_LONG_CHANGES = (
+    ("Pacific/Apia", datetime(2011, 12, 30, 10, tzinfo=UTC)),
+    ("Pacific/Kwajalein", datetime(1969, 9, 30, 13, tzinfo=UTC)),
+)
 
 
 def scan_agreed(
@@ -283,6 +289,28 @@ class TestBusy:
         """Only the events that end after ``since`` count."""
         expected = busy_intervals([e for e in events if e.end > since], MARIA)
         assert busy_intervals(events, MARIA, since=since) == expected
+
+    @quick
+    @given(
+        st.sampled_from(DAY_LONG_CHANGES),
+        st.lists(st.integers(-2 * 24 * 4, 2 * 24 * 4), max_size=25),
+        st.integers(-24 * 4, 24 * 4),
+    )
+    # ends an hour after ``since``, but 22 hours before it by the wall clock
+    @example(DAY_LONG_CHANGES[1], [2], -4)
+    def test_busy_since_across_a_day_long_offset_change(
+        self, change_in: tuple[str, datetime], quarters: list[int], since_quarters: int
+    ) -> None:
+        """Events passed over on their own wall clock end before ``since`` however far the
+        zone's offset jumps, forwards or back."""
+        zone, change = ZoneInfo(change_in[0]), change_in[1]
+        calendar = [
+            Event("e", start.astimezone(zone), (start + timedelta(minutes=30)).astimezone(zone))
+            for start in (change + timedelta(minutes=15 * q) for q in quarters)
+        ]
+        since = change + timedelta(minutes=15 * since_quarters)
+        expected = busy_intervals([e for e in calendar if e.end > since], MARIA)
+        assert busy_intervals(calendar, MARIA, since=since) == expected
 
     @quick
     @given(

@@ -29,6 +29,7 @@ CORE = (
     "service.away",
     "service.team_time",
     "service.speed",
+    "service.values",
 )
 #: what the core may import from outside the project: computation, text and templates only
 CORE_MAY_USE = frozenset(
@@ -46,8 +47,10 @@ CORE_MAY_USE = frozenset(
         "html",
         "itertools",
         "math",
+        "operator",
         "re",
         "types",
+        "typing",
         "unicodedata",
         "zoneinfo",
         # urllib.parse only; urllib.request is refused below
@@ -57,6 +60,8 @@ CORE_MAY_USE = frozenset(
         "importlib",
         "io",
         "jinja2",
+        # which attribute names compile to ``x.name`` (service.i18n)
+        "keyword",
         "markupsafe",
         "css_inline",
         # public holidays, computed from rules in the installed package
