@@ -47,6 +47,14 @@ STATUSES = {
 }
 #: extendedProperties.private keys of a Kindly hold
 HOLD_MANAGER, HOLD_REPORT, HOLD_WEEK = "kindlyManager", "kindlyReport", "kindlyWeek"
+#: what of a listing page Google sends (a partial response, ``fields``): what the
+#: mapping below reads and no more; a third fewer bytes to receive and decode
+LISTING_FIELDS = (
+    "nextPageToken,timeZone,items(id,status,htmlLink,description,recurringEventId,"
+    "originalStartTime(date,dateTime),start(date,dateTime),end(date,dateTime),eventType,"
+    "transparency,organizer/email,attendees(email,responseStatus,resource),"
+    "extendedProperties/private)"
+)
 
 
 def parse_when(value: Resource | None, zone: ZoneInfo) -> datetime | None:
