@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from google.oauth2 import service_account
 
 from connectors.google_mapping import (
+    LISTING_FIELDS,
     busy_from,
     events_from_items,
     hold_body,
@@ -142,6 +143,7 @@ class GoogleConnector(CalendarConnector):
                 showDeleted=True,
                 maxResults=self._page_size,
                 pageToken=token,
+                fields=LISTING_FIELDS,
             )
 
         return make

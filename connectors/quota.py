@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -50,6 +51,8 @@ LEASE_SECONDS = 120.0
 GATE_POLL_SECONDS = 0.005
 #: a Redis that takes longer than this to answer counts as not answering
 PROBE_TIMEOUT = 0.5
+#: the most slots of a quota counted in Redis at once (:func:`quota_step`)
+QUOTA_STEP = 16
 
 # KEYS[1]: the holders of a gate, scored by the end of their lease (Redis' own clock, ms).
 # ARGV: size, slots wanted, lease ms, holder token. Returns 1 when the slots were taken.
@@ -82,6 +85,12 @@ class Quota:
 
     def item(self) -> RateLimitItem:
         return RateLimitItemPerSecond(self.limit, max(1, math.ceil(self.seconds)))
+
+
+def quota_step(quota: Quota) -> int:
+    """Slots counted at once in ``quota``: :data:`QUOTA_STEP`, or one at a time for a
+    quota so small that a step would be a noticeable share of it."""
+    return max(1, min(QUOTA_STEP, quota.limit // 100))
 
 
 class SharedQuotas:
@@ -140,10 +149,11 @@ class SharedQuotas:
         *key: str,
         reason: str,
         sleep: Callable[[float], None] = time.sleep,
+        cost: int = 1,
     ) -> None:
-        """Block until a slot of ``quota`` for ``key`` is taken (another process may take
-        a freed one first: then wait again)."""
-        while (wait := self.take(quota, *key)) > 0:
+        """Block until ``cost`` slots of ``quota`` for ``key`` are taken (another process
+        may take freed ones first: then wait again)."""
+        while (wait := self.take(quota, *key, cost=cost)) > 0:
             metrics.waited(reason, wait)
             sleep(wait)
 
@@ -184,6 +194,68 @@ class SharedQuotas:
         if self._redis is not None:
             await self._redis.aclose()
             self._redis = None
+
+
+class Steps:
+    """A quota counted in Redis a step at a time (:func:`quota_step`) and spent by this
+    process's threads: a manager's handful of requests then cost one round trip, not
+    one each.
+
+    A slot counted in a step is spent at most ``spend`` seconds after it was counted,
+    and the window is counted over that much longer (``quota`` is widened by it), so
+    a slot spent late still falls in the window it was counted in. Slots a process
+    counted but did not spend in time are lost to everyone for one window: at most a
+    step less one per key.
+    """
+
+    def __init__(
+        self,
+        quotas: SharedQuotas,
+        quota: Quota,
+        *,
+        reason: str,
+        spend: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.quotas, self.reason, self._clock = quotas, reason, clock
+        self.step = quota_step(quota)
+        self.spend = spend if self.step > 1 else 0.0
+        self.quota = Quota(quota.limit, quota.seconds + self.spend)
+        self._lock = threading.Lock()
+        #: by key: slots counted and not yet spent, and until when they may be
+        self._left: dict[tuple[str, ...], tuple[int, float]] = {}
+
+    def acquire(self, *key: str) -> None:
+        """Block until a slot for ``key`` is counted; :class:`QuotaUnavailable` if Redis
+        stops answering (the slots counted before are spent, then it is asked again)."""
+        with self._lock:
+            now = self._clock()
+            self._forget(now)
+            left, until = self._left.get(key, (0, 0.0))
+            if left and now < until:
+                self._spent(key, left - 1, until)
+                return
+        counted = self._clock()  # before Redis stamps them: they are spent in time
+        self.quotas.acquire(self.quota, *key, reason=self.reason, cost=self.step)
+        if self.step > 1:
+            with self._lock:
+                self._left.pop(key, None)  # to the back: the order is the order counted
+                self._left[key] = (self.step - 1, counted + self.spend)
+
+    def _spent(self, key: tuple[str, ...], left: int, until: float) -> None:
+        if left:
+            self._left[key] = (left, until)
+        else:
+            del self._left[key]
+
+    def _forget(self, now: float) -> None:
+        """Drop keys whose slots are too old to spend, oldest counted first (each key
+        keeps the place it was counted at), so memory follows the keys of one moment."""
+        while self._left:
+            key = next(iter(self._left))
+            if self._left[key][1] > now:
+                return
+            del self._left[key]
 
 
 def answers(url: str | None) -> bool:

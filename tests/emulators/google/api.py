@@ -24,6 +24,7 @@ from email.policy import HTTP
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from tests.emulators.google import fields
 from tests.emulators.google.auth import Authority, Grant, TokenError, method_scopes
 from tests.emulators.google.faults import FaultKind, Faults
 from tests.emulators.google.org import (
@@ -200,10 +201,11 @@ class Api:
                     headers=(("WWW-Authenticate", 'Bearer realm="https://accounts.google.com/"'),),
                 )
             self._check_scopes(grant, route)
+            wanted = _fields(route, params)
             self._inject_fault(route, grant, path, params)
             payload = json.loads(body) if body else None
             result = route.handler(self, Call(grant, params, payload, match))
-            reply = Reply(200, _json(result))
+            reply = Reply(200, _json(fields.select(result, wanted)))
         except ApiError as exc:
             reply = exc.reply()
         except (ValueError, KeyError, TypeError) as exc:
@@ -521,6 +523,19 @@ ROUTES = (
         Api.users_list,
     ),
 )
+
+
+def _fields(route: Route, params: dict[str, list[str]]) -> fields.Selection | None:
+    """The partial response asked for with ``fields``; None: the whole resource."""
+    wanted = params.get("fields")
+    if not wanted:
+        return None
+    try:
+        tree = fields.parse(wanted[0])
+        fields.check(tree, route.document, route.method_id)
+    except fields.FieldsError as exc:
+        raise ApiError(400, "invalidParameter", str(exc)) from None
+    return tree
 
 
 def _fault(kind: FaultKind, headers: tuple[tuple[str, str], ...]) -> ApiError:
