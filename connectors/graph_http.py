@@ -43,7 +43,7 @@ from requests.adapters import HTTPAdapter
 from requests.utils import guess_json_utf
 from yarl import URL
 
-from connectors.quota import Quota, QuotaUnavailable, SharedQuotas, connect
+from connectors.quota import Quota, QuotaUnavailable, SharedQuotas, connect, quota_step
 from service import metrics
 from service.backoff import exponential
 from service.errors import (
@@ -74,9 +74,6 @@ MAILBOX_CONCURRENCY = 4
 #: Graph's request budget per app and mailbox: 10,000 in ten minutes, counted over a
 #: second more, as Graph counts a request when it arrives
 MAILBOX_RATE = Quota(10_000, 601.0)
-#: requests of a mailbox's budget counted at once: at most this many less one are counted
-#: and never sent (0.16 % of Graph's 10,000), never more than a hundredth of a budget
-BUDGET_STEP = 16
 #: Graph's limit on the requests in one $batch
 BATCH_LIMIT = 20
 TRANSIENT = frozenset({429, 503, 504})
@@ -389,8 +386,8 @@ class GraphClient:
 
     async def _budget(self, wanted: Mapping[str, int]) -> None:
         """Count the requests in each mailbox's budget, shared in Redis. They are taken a
-        few at a time (:func:`budget_step`) and spent here: a manager's handful of calls
-        then costs one Redis round trip, not one each."""
+        few at a time (:func:`connectors.quota.quota_step`) and spent here: a manager's
+        handful of calls then costs one Redis round trip, not one each."""
         for key, count in sorted(wanted.items()):
             if not key or self.quotas is None:
                 continue
@@ -399,7 +396,7 @@ class GraphClient:
             if left >= count and now < until:
                 self._allowance[key] = (left - count, until)
                 continue
-            step = max(count, budget_step(self.mailbox_rate))
+            step = max(count, quota_step(self.mailbox_rate))
             try:
                 await self.quotas.acquire_async(
                     self.mailbox_rate,
@@ -613,12 +610,6 @@ def environment_proxy(scheme: str, host: str) -> str | None:
     if host and urllib.request.proxy_bypass(host):
         return None
     return urllib.request.getproxies().get(scheme)
-
-
-def budget_step(budget: Quota) -> int:
-    """Requests counted at once in ``budget``: :data:`BUDGET_STEP`, or one at a time for a
-    budget so small that a step would be a noticeable share of it."""
-    return max(1, min(BUDGET_STEP, budget.limit // 100))
 
 
 def _json(content: bytes, charset: str | None = None) -> Any:

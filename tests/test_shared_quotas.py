@@ -21,16 +21,15 @@ import pytest
 
 from connectors.google_transport import Rates, SharedRateLimiter
 from connectors.graph_http import (
-    BUDGET_STEP,
     MAILBOX_CONCURRENCY,
     MAILBOX_RATE,
     Credentials,
     GraphClient,
-    budget_step,
 )
 from connectors.mail.graph import GraphMailer, SendPace
 from connectors.quota import (
     GATE_POLL_SECONDS,
+    QUOTA_STEP,
     Pace,
     Quota,
     SendQuota,
@@ -289,10 +288,10 @@ class TestGraphBudgetSteps:
     budget is ever counted but not sent."""
 
     @pytest.mark.parametrize(
-        ("limit", "step"), [(10_000, BUDGET_STEP), (1_000, 10), (300, 3), (99, 1), (8, 1)]
+        ("limit", "step"), [(10_000, QUOTA_STEP), (1_000, 10), (300, 3), (99, 1), (8, 1)]
     )
     def test_steps_are_a_small_share(self, limit: int, step: int) -> None:
-        assert budget_step(Quota(limit, 601.0)) == step
+        assert quota_step(Quota(limit, 601.0)) == step
 
     def test_seven_calls_count_one_step(self, emulator: GraphEmulator, own_redis: OwnRedis) -> None:
         app, quotas = emulator.app, SharedQuotas(own_redis.url)
@@ -311,13 +310,13 @@ class TestGraphBudgetSteps:
             try:
                 await calls(7)
                 first = counted()
-                await calls(BUDGET_STEP - 7 + 1)  # one past the step takes the next
+                await calls(QUOTA_STEP - 7 + 1)  # one past the step takes the next
                 return [first, counted()]
             finally:
                 await graph.aclose()
 
-        assert asyncio.run(run()) == [BUDGET_STEP, 2 * BUDGET_STEP]
-        assert emulator.count("mailboxSettings", MARIA) == BUDGET_STEP + 1
+        assert asyncio.run(run()) == [QUOTA_STEP, 2 * QUOTA_STEP]
+        assert emulator.count("mailboxSettings", MARIA) == QUOTA_STEP + 1
 
 
 class TestGraphGateWaiters:
