@@ -241,15 +241,23 @@ class TestAgreedExpectations:
 
 
 def first_rotation(email: str, bank: str, week: str, size: int) -> int:
-    """``rotation_index`` as first written: a stable sort of the positions by their SHA-256."""
-    seed = f"{email.strip().lower()}\n{bank}\n".encode()
-    permutation = sorted(range(size), key=lambda i: hashlib.sha256(seed + str(i).encode()).digest())
+    """``rotation_index`` as plainly as it can be said: the positions shuffled by
+    the Fisher–Yates walk ``random.shuffle`` takes, each swap drawn from the seed's SHA-256
+    read as one integer."""
+    seed = f"{email.strip().lower()}\n{bank}".encode()
+    draws = int(hashlib.sha256(seed).hexdigest(), 16)
+    permutation = list(range(size))
+    for i in reversed(range(1, size)):
+        j = draws % (i + 1)
+        draws //= i + 1
+        permutation[i], permutation[j] = permutation[j], permutation[i]
     ordinal = date.fromisocalendar(int(week[:4]), int(week[6:]), 1).toordinal() // 7
     return permutation[ordinal % size]
 
 
 class TestRotation:
-    """The agenda's question rotation picks the same question as its first definition."""
+    """The agenda's question rotation picks the same question as its plain definition, and
+    each list's rotation visits every entry once before any returns."""
 
     @quick
     @given(
@@ -260,6 +268,14 @@ class TestRotation:
     )
     def test_same_question(self, email: str, bank: str, week: str, size: int) -> None:
         assert rotation_index(email, bank, week, size) == first_rotation(email, bank, week, size)
+
+    @quick
+    @given(st.emails(), st.text(max_size=20), st.integers(1, 70))
+    def test_a_permutation(self, email: str, bank: str, size: int) -> None:
+        monday = date(2026, 11, 23)
+        weeks = [(monday + timedelta(weeks=n)).isocalendar() for n in range(size)]
+        seen = {rotation_index(email, bank, f"{y}-W{w:02d}", size) for y, w, _ in weeks}
+        assert seen == set(range(size))
 
 
 class TestDates:
