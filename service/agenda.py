@@ -27,7 +27,7 @@ from service.values import quick_init
 
 try:
     # CPython's own SHA-256: for 30-byte inputs, hashlib's OpenSSL constructor costs
-    # more than the hash itself, and a digest asks for some 600 of them
+    # more than the hash itself
     from _sha256 import sha256 as _sha256  # type: ignore[import-not-found]
 except ImportError:  # other interpreters, or builds without it: the same hash, slower
     _sha256 = hashlib.sha256
@@ -344,9 +344,10 @@ def pick_question(
     Even weeks ask from the bank's even positions, odd weeks from its odd ones,
     so a person never gets the same question two weeks running, however the
     digest's other agendas pushed the choice. Within a half, each (report, bank)
-    walks its own fixed permutation, one step a week (SHA-256: stable across
-    runs and machines); a question another agenda of the digest already asks is
-    skipped for the next one. Only a team larger than half a bank can repeat one.
+    walks its own fixed permutation, one step a week (one SHA-256 per report, bank
+    and half: stable across runs and machines); a question another agenda of the
+    digest already asks is skipped for the next one. Only a team larger than half a
+    bank can repeat one.
     """
     ordinal = week_ordinal(week)
     half = bank[ordinal % 2 :: 2]
@@ -378,21 +379,21 @@ def _offset(email: str, purpose: str, size: int) -> int:
 
 @lru_cache(maxsize=1024)
 def _permutation(seed: str, size: int) -> tuple[int, ...]:
-    """Positions 0..size-1 ordered by a SHA-256 of (seed, position): stable, unlike ``hash()``.
+    """Positions 0..size-1 shuffled by the SHA-256 of ``seed``: stable, unlike ``hash()``.
 
-    Cached: a digest asks it a few dozen times, mostly for the same seeds.
+    One hash per seed, not one per position: a Fisher–Yates shuffle draws each swap from
+    the 256-bit digest read as an integer (``divmod`` by the positions left), so every
+    order of up to 57 positions can come out (57! < 2**256) and each equally likely but
+    for a bias below 2**-200. A longer list still gets a permutation: past the digest's
+    bits the draws are 0. Cached: a digest asks it a few dozen times, mostly for the
+    same seeds.
     """
-    prefix = f"{seed}\n".encode()
-    positions = (
-        _POSITIONS[:size] if size <= len(_POSITIONS) else [str(i).encode() for i in range(size)]
-    )
-    keys = [_sha256(prefix + position).digest() for position in positions]
-    # keys of distinct inputs never tie
-    return tuple(sorted(range(size), key=keys.__getitem__))
-
-
-#: ``str(i).encode()`` of the positions of any bank Kindly ships, computed once
-_POSITIONS = tuple(str(i).encode() for i in range(64))
+    draws = int.from_bytes(_sha256(seed.encode()).digest(), "big")
+    order = list(range(size))
+    for last in range(size - 1, 0, -1):
+        draws, pick = divmod(draws, last + 1)
+        order[last], order[pick] = order[pick], order[last]
+    return tuple(order)
 
 
 @lru_cache(maxsize=64)

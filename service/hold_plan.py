@@ -109,6 +109,10 @@ def plan_holds(
     # the manager's busy time and quiet hours, merged once; each placed hold is joined in
     booked = blocked_after([*team.busy, *quiet], after=opens)
     plans: list[HoldPlan] = []
+    # reports of one zone, hours and country get the very same windows (cached in
+    # service.working_time): their overlap with the manager's is worked out once. Keyed by
+    # the windows' id; the entry keeps them alive, so no id is reused within this plan.
+    overlaps: dict[int, tuple[tuple[Interval, ...], list[Interval]]] = {}
     for status in overdue:
         email = status.report.email
         key = week.hold_key(email)
@@ -119,7 +123,10 @@ def plan_holds(
             plans.append(HoldPlan(status, key, HoldAction.RESPECT_REMOVAL))
             continue
         person = team.reports[email]  # the team is built from the same roster entry
-        shared = _shared(mine, person.windows(opens, week.horizon_end))
+        theirs = person.windows(opens, week.horizon_end)
+        if id(theirs) not in overlaps:
+            overlaps[id(theirs)] = (theirs, _shared(mine, theirs))
+        shared = overlaps[id(theirs)][1]
         if not shared:
             plans.append(_unplaced(status, key, Unplaced.NO_SHARED_TIME))
             continue

@@ -8,6 +8,7 @@ report) pair, the index builds it once per event.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 
 from service.model import CANCELLED, DECLINED, Event
 
@@ -70,13 +71,16 @@ class MeetingIndex:
     scan with the matching predicate would, so sorting them gives the same result.
     """
 
-    __slots__ = ("_by_people", "_events", "_holds", "_position")
+    __slots__ = ("_by_people", "_events", "_holds", "_position", "notes")
 
     def __init__(self, events: Iterable[Event]) -> None:
         self._events = tuple(events)
         self._by_people: dict[frozenset[str], list[Event]] = {}
         self._holds: dict[tuple[str, str], list[Event]] = {}
         self._position: dict[int, int] | None = None
+        #: the recap's notes by (manager, report, now), worked out once for the agreed
+        #: items and once more for the goals otherwise (``service.recap``)
+        self.notes: dict[tuple[str, str, datetime], list[Event]] = {}
         by_people = self._by_people
         for event in self._events:
             if not event.all_day:

@@ -109,7 +109,7 @@ def agreed_expectations(
     With ``index`` (``MeetingIndex(events)``) only that report's meetings are read;
     :func:`agreed_for_team` builds one for the whole team.
     """
-    return _latest(_described(events, manager, report, index), now=now, parse=parse_agreed)
+    return _first_filled(_notes(events, manager, report, now=now, index=index), parse_agreed)
 
 
 def _described(
@@ -153,22 +153,46 @@ def goals_for_team(
     may be older than the latest agreement: goals last), keyed by email; none: left out."""
     meetings = MeetingIndex(events) if index is None else index
     found = {
-        r.email: _latest(
-            _described(events, manager.email, r.email, meetings), now=now, parse=parse_goals
+        r.email: _first_filled(
+            _notes(events, manager.email, r.email, now=now, index=meetings), parse_goals
         )
         for r in manager.reports
     }
     return {email: goals for email, goals in found.items() if goals}
 
 
-def _latest(
-    pool: Sequence[Event], *, now: datetime, parse: Callable[[str], tuple[str, ...]]
-) -> tuple[str, ...]:
-    """The first filled section of the latest described events started before ``now``."""
+def _notes(
+    events: Sequence[Event],
+    manager: str,
+    report: str,
+    *,
+    now: datetime,
+    index: MeetingIndex | None,
+) -> list[Event]:
+    """The described 1:1s and holds between the two that started before ``now``, latest
+    first: where agreed items and goals are read from.
+
+    With ``index`` the answer is kept on it: the agreed items and the goals of a team
+    are read from the same notes, so they are found and sorted once.
+    """
+    key = (manager, report, now)
+    if index is not None and key in index.notes:
+        return index.notes[key]
     utc_now = now.astimezone(UTC)
-    candidates = [e for e in pool if e.start.astimezone(UTC) < utc_now]
-    candidates.sort(key=lambda e: (e.start.astimezone(UTC), e.id), reverse=True)
-    for event in candidates:
+    dated = [(e.start.astimezone(UTC), e) for e in _described(events, manager, report, index)]
+    dated = [(start, e) for start, e in dated if start < utc_now]
+    dated.sort(key=lambda pair: (pair[0], pair[1].id), reverse=True)
+    found = [e for _, e in dated]
+    if index is not None:
+        index.notes[key] = found
+    return found
+
+
+def _first_filled(
+    notes: Sequence[Event], parse: Callable[[str], tuple[str, ...]]
+) -> tuple[str, ...]:
+    """The first filled section of ``notes`` (latest first)."""
+    for event in notes:
         found = parse(event.description)
         if found:
             return found

@@ -9,7 +9,7 @@ inputs, against the plain definition it stands in for.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
@@ -50,7 +50,14 @@ from service.model import (
     ShowAs,
     Status,
 )
-from service.recap import Recap, agreed_expectations, agreed_for_team, parse_agreed
+from service.recap import (
+    Recap,
+    agreed_expectations,
+    agreed_for_team,
+    goals_for_team,
+    parse_agreed,
+    parse_goals,
+)
 from service.roster import libyaml_agrees, parse_roster
 from service.slots import local_instant
 from service.team_time import team_time
@@ -73,6 +80,8 @@ NOTES = (
     "<p>Afgesproken verwachtingen</p><ul><li>Demo on Friday</li></ul>",
     "Agreed expectations:\n- …\n- ___",
     "Just notes",
+    "Their goals\n- Speak at a meetup\n\nAgreed expectations\n- Ana books the room",
+    "Persoonlijke doelen\n- ___",
 )
 
 people = st.sampled_from((MARIA, SAM, ANA, ROOM))
@@ -128,7 +137,12 @@ DAY_LONG_CHANGES = (
 
 
 def scan_agreed(
-    events: Sequence[Event], manager: str, report: str, *, now: datetime
+    events: Sequence[Event],
+    manager: str,
+    report: str,
+    *,
+    now: datetime,
+    parse: Callable[[str], tuple[str, ...]] = parse_agreed,
 ) -> tuple[str, ...]:
     """The recap as first written: every event tested with the plain predicates."""
     candidates = [
@@ -140,7 +154,7 @@ def scan_agreed(
     ]
     candidates.sort(key=lambda e: (e.start.astimezone(UTC), e.id), reverse=True)
     for event in candidates:
-        found = parse_agreed(event.description)
+        found = parse(event.description)
         if found:
             return found
     return ()
@@ -199,6 +213,25 @@ class TestAgreedExpectations:
         }
 
     @quick
+    @given(calendars, st.sampled_from((NOW, NOW - timedelta(days=9))))
+    def test_agreed_then_goals_on_one_index(self, events: list[Event], now: datetime) -> None:
+        # the index keeps each report's notes for the second reading: both read what a
+        # plain scan reads, at either instant
+        team = Manager(MARIA, "Maria", reports=(Report(SAM, "Sam"), Report(ANA, "Ana")))
+        index = MeetingIndex(events)
+        for _ in range(2):
+            assert agreed_for_team(events, team, now=now, index=index) == {
+                r.email: scan_agreed(events, MARIA, r.email, now=now) for r in team.reports
+            }
+            goals = {
+                r.email: scan_agreed(events, MARIA, r.email, now=now, parse=parse_goals)
+                for r in team.reports
+            }
+            assert goals_for_team(events, team, now=now, index=index) == {
+                email: found for email, found in goals.items() if found
+            }
+
+    @quick
     @given(calendars)
     def test_analysis_with_a_shared_index(self, events: list[Event]) -> None:
         team = Manager(MARIA, "Maria", reports=(Report(SAM, "Sam"), Report(ANA, "Ana")))
@@ -208,15 +241,23 @@ class TestAgreedExpectations:
 
 
 def first_rotation(email: str, bank: str, week: str, size: int) -> int:
-    """``rotation_index`` as first written: a stable sort of the positions by their SHA-256."""
-    seed = f"{email.strip().lower()}\n{bank}\n".encode()
-    permutation = sorted(range(size), key=lambda i: hashlib.sha256(seed + str(i).encode()).digest())
+    """``rotation_index`` as plainly as it can be said: the positions shuffled by
+    the Fisher–Yates walk ``random.shuffle`` takes, each swap drawn from the seed's SHA-256
+    read as one integer."""
+    seed = f"{email.strip().lower()}\n{bank}".encode()
+    draws = int(hashlib.sha256(seed).hexdigest(), 16)
+    permutation = list(range(size))
+    for i in reversed(range(1, size)):
+        j = draws % (i + 1)
+        draws //= i + 1
+        permutation[i], permutation[j] = permutation[j], permutation[i]
     ordinal = date.fromisocalendar(int(week[:4]), int(week[6:]), 1).toordinal() // 7
     return permutation[ordinal % size]
 
 
 class TestRotation:
-    """The agenda's question rotation picks the same question as its first definition."""
+    """The agenda's question rotation picks the same question as its plain definition, and
+    each list's rotation visits every entry once before any returns."""
 
     @quick
     @given(
@@ -227,6 +268,14 @@ class TestRotation:
     )
     def test_same_question(self, email: str, bank: str, week: str, size: int) -> None:
         assert rotation_index(email, bank, week, size) == first_rotation(email, bank, week, size)
+
+    @quick
+    @given(st.emails(), st.text(max_size=20), st.integers(1, 70))
+    def test_a_permutation(self, email: str, bank: str, size: int) -> None:
+        monday = date(2026, 11, 23)
+        weeks = [(monday + timedelta(weeks=n)).isocalendar() for n in range(size)]
+        seen = {rotation_index(email, bank, f"{y}-W{w:02d}", size) for y, w, _ in weeks}
+        assert seen == set(range(size))
 
 
 class TestDates:
