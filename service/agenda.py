@@ -385,8 +385,8 @@ def _permutation(seed: str, size: int) -> tuple[int, ...]:
     the 256-bit digest read as an integer (``divmod`` by the positions left), so every
     order of up to 57 positions can come out (57! < 2**256) and each equally likely but
     for a bias below 2**-200. A longer list still gets a permutation: past the digest's
-    bits the draws are 0. Cached: a digest asks it a few dozen times, mostly for the
-    same seeds.
+    bits the draws are 0. Within one digest each seed is asked about once: the cache
+    helps only where one process digests the same managers again (tests, the bench).
     """
     draws = int.from_bytes(_sha256(seed.encode()).digest(), "big")
     order = list(range(size))
